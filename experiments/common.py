@@ -1,0 +1,143 @@
+"""The command line and bookkeeping shared by every experiment.
+
+An experiment module defines ``run(ctx) -> dict`` and ends with::
+
+    if __name__ == "__main__":
+        raise SystemExit(main(NAME, __doc__, run))
+
+``main`` parses ``--profile``, ``--set KEY=VALUE``, ``--device`` and
+``--results-dir``, resolves the settings from ``hw2/profiles.py``, runs the
+experiment in a staging folder, adds a ``meta`` block (settings, timings, code
+version, libraries, machine) and swaps the folder in only on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hw2.errors import Hw2Error
+from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override
+from hw2.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
+
+
+@dataclass
+class RunContext:
+    """What an experiment's ``run`` gets: its settings, where to write, and the device."""
+
+    name: str
+    profile: str
+    config: dict[str, Any]
+    outdir: Path
+    device: Any
+    progress: bool = True
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def figure_dir(self) -> Path:
+        path = self.outdir / "figures"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_figure(self, fig: Any, filename: str, **kwargs: Any) -> str:
+        """Save a matplotlib figure under figures/, close it, and return its name."""
+        import matplotlib.pyplot as plt
+
+        kwargs.setdefault("dpi", 150)
+        kwargs.setdefault("bbox_inches", "tight")
+        fig.savefig(self.figure_dir / filename, **kwargs)
+        plt.close(fig)
+        self.figures.append(filename)
+        return filename
+
+
+def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
+    """Return the argument parser every experiment shares."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{name}",
+        description=(description or "").strip().splitlines()[0] if description else None,
+        epilog="Settings per profile live in hw2/profiles.py; --set overrides one of them.",
+    )
+    parser.add_argument("--profile", choices=PROFILES, default="default",
+                        help="settings profile (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting (VALUE parsed as JSON), repeatable")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="torch device; auto uses CUDA when present (default: %(default)s)")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="results root (default: $HW2_RESULTS_DIR or ./results)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print the resolved settings as JSON and exit")
+    return parser
+
+
+def main(name: str, description: str | None, run: Callable[[RunContext], dict[str, Any]],
+         argv: list[str] | None = None) -> int:
+    """Parse the command line, run the experiment safely, and return an exit status."""
+    parser = build_parser(name, description)
+    args = parser.parse_args(argv)
+    try:
+        return _main(name, args, run)
+    except Hw2Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {name} stopped; earlier results were left as they were", file=sys.stderr)
+        return 130
+
+
+def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[str, Any]]) -> int:
+    import json
+
+    from hw2.device import resolve_device
+    from hw2.provenance import git_state, hardware, library_versions, now_utc
+
+    overrides = dict(parse_override(text) for text in args.overrides)
+    config = get_config(name, args.profile, overrides)
+    if args.show_config:
+        print(json.dumps(config, indent=2))
+        return 0
+    device = resolve_device(args.device)
+    root = args.results_dir.resolve() if args.results_dir else results_root()
+    final = experiment_dir(args.profile, name, root)
+    staging = staging_dir(final)
+    started = now_utc()
+    t0 = time.perf_counter()
+    ctx = RunContext(name=name, profile=args.profile, config=config, outdir=staging, device=device,
+                     progress=not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("HW2_PROGRESS")))
+    try:
+        results = run(ctx)
+        wall = time.perf_counter() - t0
+        results = dict(results)
+        results["meta"] = {
+            "experiment": name,
+            "profile": args.profile,
+            "config": config,
+            "overrides": overrides,
+            "started": started,
+            "finished": now_utc(),
+            "wall_time_s": wall,
+            "git": git_state(),
+            "libraries": library_versions(),
+            "hardware": hardware(str(device)),
+            "figures": sorted(ctx.figures),
+            "command": f"python -m experiments.{name} --profile {args.profile}"
+                       + "".join(f" --set {t}" for t in args.overrides),
+        }
+        write_json_atomic(staging / "results.json", results)
+        swap_in(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    print(f"{name}: wrote {final / 'results.json'} in {wall:.1f} s")
+    return 0
+
+
+__all__ = ["RunContext", "main", "build_parser", "CONFIGS"]

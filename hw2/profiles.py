@@ -1,0 +1,128 @@
+"""The one place that defines the run profiles and every experiment's settings.
+
+Profiles:
+
+* ``quick``    -- seconds; used by the tests and CI.
+* ``default``  -- the built-in offline data at a size a 2-core laptop runs in
+  minutes; what ``make report`` uses and what is committed under ``results/default``.
+* ``homework`` -- the handout's settings, meant for the real data sets on a GPU.
+
+Each experiment's settings are a plain dict (they are written verbatim into its
+results.json).  ``get_config`` returns a deep copy with optional overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hw2.errors import Hw2Error
+
+PROFILES = ("quick", "default", "homework")
+
+# The experiments in report order: (module under experiments/, make target, section title).
+EXPERIMENTS = (
+    ("q1_attention", "q1", "Self-attention and the McLaurin feature map"),
+    ("q2_cnn", "q2", "Image classification with a CNN on OCTMNIST"),
+    ("q3_asr", "q3", "Speech recognition on LJ Speech"),
+)
+
+CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
+    # ------------------------------------------------------------------ Q1
+    "q1_attention": {
+        "quick": {
+            "seed": 0,
+            "table_D": [2, 4, 8, 16, 32, 64],
+            "table_K": [2, 3, 4],
+            "check_D": [2, 3, 4],
+            "check_K": [1, 2, 3, 4],
+            "check_L": 16,
+            "error_K": [2, 3, 4],
+            "error_D": 16,
+            "error_L": 64,
+            "error_scales": [0.25, 0.5, 1.0, 2.0],
+            "error_trials": 2,
+            "timing_D": [4, 8],
+            "timing_K": 3,
+            "timing_L": [64, 128, 256, 512],
+            "timing_repeats": 2,
+            "timing_budget_s": 1.0,
+            "dtype": "float32",
+        },
+        "default": {
+            "seed": 0,
+            "table_D": [2, 4, 8, 16, 32, 64],
+            "table_K": [2, 3, 4],
+            "check_D": [2, 3, 4, 8],
+            "check_K": [1, 2, 3, 4],
+            "check_L": 64,
+            "error_K": [2, 3, 4, 5],
+            "error_D": 16,
+            "error_L": 256,
+            "error_scales": [0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0],
+            "error_trials": 5,
+            "timing_D": [8, 16, 32],
+            "timing_K": 3,
+            "timing_L": [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+            "timing_repeats": 5,
+            "timing_budget_s": 4.0,
+            "dtype": "float32",
+        },
+        "homework": {
+            "seed": 0,
+            "table_D": [2, 4, 8, 16, 32, 64],
+            "table_K": [2, 3, 4],
+            "check_D": [2, 3, 4, 8],
+            "check_K": [1, 2, 3, 4],
+            "check_L": 128,
+            "error_K": [2, 3, 4, 5],
+            "error_D": 16,
+            "error_L": 512,
+            "error_scales": [0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0],
+            "error_trials": 10,
+            "timing_D": [8, 16, 32, 64],
+            "timing_K": 3,
+            "timing_L": [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+            "timing_repeats": 7,
+            "timing_budget_s": 8.0,
+            "dtype": "float32",
+        },
+    },
+    # ------------------------------------------------------------------ Q2
+    "q2_cnn": {},
+    # ------------------------------------------------------------------ Q3
+    "q3_asr": {},
+}
+
+
+def experiment_names() -> list[str]:
+    """Return the experiment module names in report order."""
+    return [name for name, _, _ in EXPERIMENTS]
+
+
+def get_config(experiment: str, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a copy of ``experiment``'s settings under ``profile``, with ``overrides`` applied."""
+    if profile not in PROFILES:
+        raise Hw2Error(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    try:
+        config = copy.deepcopy(CONFIGS[experiment][profile])
+    except KeyError:
+        raise Hw2Error(f"experiment {experiment!r} has no settings for profile {profile!r} in hw2/profiles.py") from None
+    for key, value in (overrides or {}).items():
+        if key not in config:
+            raise Hw2Error(f"{experiment} has no setting {key!r}; known: {', '.join(sorted(config))}")
+        config[key] = value
+    return config
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` from the command line; VALUE is read as JSON when it parses."""
+    if "=" not in text:
+        raise Hw2Error(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

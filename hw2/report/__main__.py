@@ -1,0 +1,56 @@
+"""Command line: ``python -m hw2.report build|run --profile P``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hw2.errors import Hw2Error
+from hw2.profiles import PROFILES, experiment_names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hw2.report",
+                                     description="Build the homework report from experiment results.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="run missing experiments, fill the templates, render HTML and PDF")
+    b.add_argument("--profile", choices=PROFILES, default="default", help="results profile (default: %(default)s)")
+    b.add_argument("--run", choices=("missing", "none"), default="missing",
+                   help="missing: run experiments whose results are absent; none: fail instead")
+    b.add_argument("--formats", default="html,pdf", help="comma-separated: html, pdf (default: %(default)s)")
+    b.add_argument("--renderer", choices=("auto", "quarto", "pandoc"), default="auto",
+                   help="auto: Quarto if on PATH (or $QUARTO), else pandoc + Typst")
+    b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
+    b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
+
+    r = sub.add_parser("run", help="run one experiment (always), then nothing else")
+    r.add_argument("experiment", choices=experiment_names())
+    r.add_argument("--profile", choices=PROFILES, default="default")
+    r.add_argument("--results-dir", type=Path, default=None)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            from hw2.report.build import build
+
+            formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+            bad = [f for f in formats if f not in ("html", "pdf")]
+            if bad:
+                raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
+            build(args.profile, args.run, formats, args.out_dir,
+                  args.results_dir.resolve() if args.results_dir else None, args.renderer)
+        elif args.command == "run":
+            from hw2.report.build import run_experiment
+
+            run_experiment(args.experiment, args.profile,
+                           args.results_dir.resolve() if args.results_dir else None)
+    except Hw2Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""Build the report: run missing experiments, fill the templates, render.
+
+Data flows one way: results/<profile>/<experiment>/results.json -> Jinja
+(templates/) -> report/report[-<profile>].qmd -> HTML and PDF.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from hw2.errors import Hw2Error, RenderError, ResultsError
+from hw2.profiles import EXPERIMENTS
+from hw2.provenance import now_utc
+from hw2.report.render import Renderer, choose_renderer, render
+from hw2.report.values import FILTERS, ResultsView
+from hw2.results import REPO_ROOT, experiment_dir, read_results, results_root
+
+TEMPLATES = REPO_ROOT / "templates"
+REPORT_DIR = REPO_ROOT / "report"
+METADATA = REPORT_DIR / "metadata.yml"
+
+
+@dataclass
+class Section:
+    """One question's section: its experiment, whether it exists yet, and its results."""
+
+    name: str
+    target: str
+    title: str
+    implemented: bool
+    template: str
+    results_file: Path
+    r: ResultsView | None = None
+
+    @property
+    def command(self) -> str:
+        return f"make {self.target}"
+
+
+def report_stem(profile: str) -> str:
+    """report for the default profile, report-<profile> otherwise."""
+    return "report" if profile == "default" else f"report-{profile}"
+
+
+def experiment_implemented(name: str) -> bool:
+    """An experiment exists when its module and its section template both exist."""
+    return (importlib.util.find_spec(f"experiments.{name}") is not None
+            and (TEMPLATES / "sections" / f"{name}.qmd.j2").is_file())
+
+
+def discover_sections(profile: str, root: Path | None = None) -> list[Section]:
+    """Return the report's sections in order, with their results files."""
+    sections = []
+    for name, target, title in EXPERIMENTS:
+        implemented = experiment_implemented(name)
+        sections.append(Section(
+            name=name, target=target, title=title, implemented=implemented,
+            template=f"sections/{name}.qmd.j2" if implemented else "sections/not_implemented.qmd.j2",
+            results_file=experiment_dir(profile, name, root) / "results.json",
+        ))
+    return sections
+
+
+def run_experiment(name: str, profile: str, root: Path | None, extra: list[str] | None = None) -> None:
+    """Run one experiment in a child process (its progress bars go to the terminal)."""
+    cmd = [sys.executable, "-m", f"experiments.{name}", "--profile", profile, *(extra or [])]
+    if root is not None:
+        cmd += ["--results-dir", str(root)]
+    print(f"running {name} ({profile}) ...", flush=True)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        raise Hw2Error(f"{name} failed (exit {proc.returncode}); earlier results, if any, were kept")
+
+
+def load_metadata(path: Path = METADATA) -> dict[str, Any]:
+    """Read the user-editable report metadata (title, group, members, contribution)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise Hw2Error(f"{path}: missing (it holds the title, group and members)") from None
+    except yaml.YAMLError as exc:
+        raise Hw2Error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    for key in ("title", "group", "members", "contribution"):
+        if not isinstance(data, dict) or key not in data:
+            raise Hw2Error(f"{path}: missing the key '{key}'")
+    return data
+
+
+def make_environment() -> jinja2.Environment:
+    """Jinja environment: StrictUndefined, comments as {## ##} so Quarto's {#id} is left alone."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        comment_start_string="{##",
+        comment_end_string="##}",
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def fill_templates(profile: str, sections: list[Section], renderer: Renderer, figure_base: str) -> str:
+    """Render templates/report.qmd.j2 to Quarto markdown."""
+    env = make_environment()
+    context = {
+        "meta": load_metadata(),
+        "profile": profile,
+        "sections": sections,
+        "renderer": renderer,
+        "built": now_utc(),
+        "figure_base": figure_base,
+    }
+    try:
+        return env.get_template("report.qmd.j2").render(**context)
+    except jinja2.UndefinedError as exc:
+        raise ResultsError(f"templates: {exc.message} (a template names a value that does not exist)") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise Hw2Error(f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}") from None
+
+
+def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
+    """Copy each experiment's figures/ to <out_dir>/figures/<profile>/<experiment>/."""
+    for section in sections:
+        src = section.results_file.parent / "figures"
+        dst = out_dir / "figures" / profile / section.name
+        if dst.exists():
+            shutil.rmtree(dst)
+        if section.implemented and src.is_dir():
+            shutil.copytree(src, dst)
+
+
+def build(profile: str = "default", run: str = "missing", formats: tuple[str, ...] = ("html", "pdf"),
+          out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto") -> list[Path]:
+    """Run missing experiments (``run='missing'``), fill the templates and render; return outputs."""
+    t0 = time.perf_counter()
+    root = results or results_root()
+    out_dir = (out_dir or REPORT_DIR).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = discover_sections(profile, root)
+    for section in sections:
+        if not section.implemented:
+            continue
+        if not section.results_file.exists():
+            if run == "missing":
+                run_experiment(section.name, profile, root)
+            else:
+                raise ResultsError(f"{section.results_file}: no results; produce them with "
+                                   f"`{section.command} PROFILE={profile}`")
+        hint = f"make {section.target} PROFILE={profile}  (python -m experiments.{section.name} --profile {profile})"
+        section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
+
+    chosen = choose_renderer(renderer)
+    stem = report_stem(profile)
+    qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")
+    copy_figures(sections, out_dir, profile)
+    if out_dir != REPORT_DIR.resolve():
+        for asset in ("_quarto.yml", "style.css"):
+            shutil.copy2(REPORT_DIR / asset, out_dir / asset)
+    qmd = out_dir / f"{stem}.qmd"
+    tmp = qmd.with_name(f".tmp-{qmd.name}")
+    tmp.write_text(qmd_text, encoding="utf-8")
+    os.replace(tmp, qmd)
+    outputs = render(qmd, chosen, formats)
+    took = time.perf_counter() - t0
+    for path in outputs:
+        print(f"wrote {path}")
+    print(f"rendered with {chosen.description} in {took:.1f} s")
+    return outputs
+
+
+__all__ = ["build", "discover_sections", "report_stem", "RenderError"]

@@ -1,0 +1,177 @@
+"""Read-only views of results for templates, and the filters that format numbers.
+
+A template never sees a raw dict: ``ResultsView`` raises a one-line error naming
+the results file, the missing key and the command that produces it, instead of
+printing an empty string (Jinja's StrictUndefined does the same for names).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+from hw2.errors import ResultsError
+
+
+class ResultsView:
+    """Attribute/index access into a results.json; a missing key is an error that says how to fix it."""
+
+    def __init__(self, data: Any, source: Path, hint: str, path: str = ""):
+        self._data = data
+        self._source = source
+        self._hint = hint
+        self._path = path
+
+    # helpers
+    def _wrap(self, value: Any, key: str) -> Any:
+        if isinstance(value, (dict, list)):
+            return ResultsView(value, self._source, self._hint, key)
+        return value
+
+    def _missing(self, key: str) -> ResultsError:
+        return ResultsError(f"{self._source}: no key '{key}' (needed by the report); "
+                            f"rerun the experiment: {self._hint}")
+
+    def _join(self, name: Any) -> str:
+        if isinstance(name, int):
+            return f"{self._path}[{name}]"
+        return f"{self._path}.{name}" if self._path else str(name)
+
+    # access
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, key: Any) -> Any:
+        full = self._join(key)
+        try:
+            value = self._data[key]
+        except (KeyError, IndexError, TypeError):
+            raise self._missing(full) from None
+        return self._wrap(value, full)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return the value at ``key`` or ``default`` (for optional keys)."""
+        try:
+            return self[key]
+        except ResultsError:
+            return default
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[Any]:
+        if isinstance(self._data, dict):
+            return iter(self._data)
+        return (self._wrap(v, self._join(i)) for i, v in enumerate(self._data))
+
+    def items(self):
+        return [(k, self._wrap(v, self._join(k))) for k, v in self._data.items()]
+
+    def keys(self):
+        return list(self._data.keys())
+
+    def values(self):
+        return [v for _, v in self.items()]
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    @property
+    def raw(self) -> Any:
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"ResultsView({self._source}:{self._path or '<root>'})"
+
+
+# formatting filters ------------------------------------------------------------
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(value.lower(), None)
+    return float(value)
+
+
+def fmt_fixed(value: Any, digits: int = 3) -> str:
+    """Format with a fixed number of decimals; None as an em dash, NaN as 'NaN'."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def fmt_int(value: Any) -> str:
+    """Format an integer with thousands separators (224,892)."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    return f"{int(round(x)):,}"
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """Format a fraction as a percentage (0.8318 -> 83.2%)."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    return f"{100 * x:.{digits}f}%"
+
+
+def fmt_sig(value: Any, digits: int = 3) -> str:
+    """Format with ``digits`` significant figures, plain notation."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    if x == 0 or not math.isfinite(x):
+        return fmt_fixed(x, 0)
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    return f"{x:.{decimals}f}".replace("-", "−")
+
+
+def fmt_sci(value: Any, digits: int = 2) -> str:
+    """Format as LaTeX scientific notation for use inside $...$: 1.2 \\times 10^{-5}."""
+    x = _number(value)
+    if x is None:
+        return "\\text{—}"
+    if x == 0:
+        return "0"
+    exponent = int(math.floor(math.log10(abs(x))))
+    mantissa = x / 10**exponent
+    if round(mantissa, digits - 1) >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.{digits - 1}f} \\times 10^{{{exponent}}}"
+
+
+def fmt_seconds(value: Any) -> str:
+    """Format a duration in s, min or h."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    if x < 1:
+        return f"{x * 1000:.0f} ms"
+    if x < 120:
+        return f"{x:.1f} s"
+    if x < 7200:
+        return f"{x / 60:.1f} min"
+    return f"{x / 3600:.1f} h"
+
+
+FILTERS = {
+    "num": fmt_fixed,
+    "intcomma": fmt_int,
+    "pct": fmt_pct,
+    "sig": fmt_sig,
+    "sci": fmt_sci,
+    "seconds": fmt_seconds,
+}
