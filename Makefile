@@ -1,0 +1,46 @@
+# hw2-report: `make report` builds the report, `make test` runs the tests.
+# Both create .venv and install the project on first use; nothing else is needed.
+
+PROFILE ?= default
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv report test q1 q2 q3 data clean
+
+help: ## list the targets
+	@echo "usage: make <target> [PROFILE=quick|default|homework]   (PROFILE defaults to default)"
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the project (done automatically)
+
+report: $(STAMP) ## run experiments whose results are missing, render report/report.{html,pdf}
+	$(PY) -m hw2.report build --profile $(PROFILE)
+
+test: $(STAMP) ## run the test suite
+	$(PY) -m pytest -q
+
+q1: $(STAMP) ## rerun Q1 (attention) and refresh the report
+	$(PY) -m experiments.q1_attention --profile $(PROFILE)
+	$(PY) -m hw2.report build --profile $(PROFILE)
+
+q2: $(STAMP) ## rerun Q2 (CNN on OCTMNIST) and refresh the report
+	$(PY) -m experiments.q2_cnn --profile $(PROFILE)
+	$(PY) -m hw2.report build --profile $(PROFILE)
+
+q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
+	$(PY) -m experiments.q3_asr --profile $(PROFILE)
+	$(PY) -m hw2.report build --profile $(PROFILE)
+
+data: $(STAMP) ## fetch the real OCTMNIST with the medmnist package (needs a network)
+	$(PY) -m hw2.octmnist fetch
+
+clean: ## remove rendered reports (never results)
+	rm -rf report/report*.html report/report*.pdf report/report*.qmd report/report*.typ report/figures report/.quarto
