@@ -91,7 +91,7 @@ def approximation_error(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, 
     for K in cfg["error_K"]:
         points = []
         for scale in cfg["error_scales"]:
-            rel, tv, neg = [], [], []
+            rel, tv, neg, neg_w = [], [], [], []
             for _ in range(cfg["error_trials"]):
                 # entries N(0, scale/sqrt(D)) make the std of q.k equal to `scale`
                 sigma = math.sqrt(scale / math.sqrt(D))
@@ -103,9 +103,12 @@ def approximation_error(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, 
                 Z, Z_hat = exact_w @ V, approx_w @ V
                 rel.append(float(torch.linalg.norm(Z_hat - Z) / torch.linalg.norm(Z)))
                 tv.append(float(0.5 * (approx_w - exact_w).abs().sum(-1).mean()))
-                neg.append(float((taylor_exp(Q @ Kt.T, K).sum(-1) <= 0).double().mean()))
+                weights = taylor_exp(Q @ Kt.T, K)
+                neg_w.append(float((weights < 0).double().mean()))
+                neg.append(float((weights.sum(-1) <= 0).double().mean()))
             points.append({"scale": scale, "relative_error": float(np.median(rel)),
                            "total_variation": float(np.median(tv)),
+                           "negative_weight_fraction": float(np.mean(neg_w)),
                            "nonpositive_normaliser_fraction": float(np.mean(neg))})
         curves[str(K)] = points
     return {"D": D, "L": L, "trials": cfg["error_trials"], "curves": curves}
