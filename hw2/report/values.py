@@ -167,7 +167,19 @@ def fmt_seconds(value: Any) -> str:
     return f"{x / 3600:.1f} h"
 
 
+def fmt_bytes(value: Any) -> str:
+    """Format a byte count in KiB, MiB or GiB (3 significant figures)."""
+    x = _number(value)
+    if x is None:
+        return "—"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if x >= size:
+            return f"{fmt_sig(x / size, 3)} {unit}"
+    return f"{int(x)} B"
+
+
 FILTERS = {
+    "bytes": fmt_bytes,
     "num": fmt_fixed,
     "intcomma": fmt_int,
     "pct": fmt_pct,
