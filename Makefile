@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test q1 q2 q3 data clean
+.PHONY: help venv report status test q1 q2 q3 data clean
 
 help: ## list the targets
 	@echo "usage: make <target> [PROFILE=quick|default|homework]   (PROFILE defaults to default)"
@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the project (done automatically)
 
-report: $(STAMP) ## run experiments whose results are missing, render report/report.{html,pdf}
+report: $(STAMP) ## rerun experiments whose results are missing or stale, render report/report.{html,pdf}
 	$(PY) -m hw2.report build --profile $(PROFILE)
+
+status: $(STAMP) ## say per experiment whether its results are fresh or stale, and why
+	$(PY) -m hw2.report status --profile $(PROFILE)
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q

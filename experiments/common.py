@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hw2 import fingerprint
 from hw2.errors import Hw2Error
 from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override
 from hw2.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
@@ -78,6 +79,13 @@ def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def data_fingerprint_of(run: Callable[..., Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Call the experiment module's optional ``data_fingerprint(config)``; {} when it has none."""
+    module = sys.modules.get(getattr(run, "__module__", ""), None)
+    hook = getattr(module, "data_fingerprint", None)
+    return dict(hook(config)) if hook else {}
+
+
 def main(name: str, description: str | None, run: Callable[[RunContext], dict[str, Any]],
          argv: list[str] | None = None) -> int:
     """Parse the command line, run the experiment safely, and return an exit status."""
@@ -105,6 +113,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
         print(json.dumps(config, indent=2))
         return 0
     device = resolve_device(args.device)
+    data_fp = data_fingerprint_of(run, config)
     root = args.results_dir.resolve() if args.results_dir else results_root()
     final = experiment_dir(args.profile, name, root)
     staging = staging_dir(final)
@@ -116,6 +125,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
         results = run(ctx)
         wall = time.perf_counter() - t0
         results = dict(results)
+        results["fingerprint"] = fingerprint.compute(config, data_fp)
         results["meta"] = {
             "experiment": name,
             "profile": args.profile,

@@ -17,13 +17,18 @@ def main(argv: list[str] | None = None) -> int:
 
     b = sub.add_parser("build", help="run missing experiments, fill the templates, render HTML and PDF")
     b.add_argument("--profile", choices=PROFILES, default="default", help="results profile (default: %(default)s)")
-    b.add_argument("--run", choices=("missing", "none"), default="missing",
-                   help="missing: run experiments whose results are absent; none: fail instead")
+    b.add_argument("--run", choices=("stale", "missing", "none"), default="stale",
+                   help="stale: rerun experiments whose results are missing or out of date (default); "
+                        "missing: only absent ones; none: never run, fail if absent")
     b.add_argument("--formats", default="html,pdf", help="comma-separated: html, pdf (default: %(default)s)")
     b.add_argument("--renderer", choices=("auto", "quarto", "pandoc"), default="auto",
                    help="auto: Quarto if on PATH (or $QUARTO), else pandoc + Typst")
     b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
+
+    st = sub.add_parser("status", help="say per experiment whether its results are fresh, stale (and why) or missing")
+    st.add_argument("--profile", choices=PROFILES, default="default")
+    st.add_argument("--results-dir", type=Path, default=None)
 
     r = sub.add_parser("run", help="run one experiment (always), then nothing else")
     r.add_argument("experiment", choices=experiment_names())
@@ -41,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
             build(args.profile, args.run, formats, args.out_dir,
                   args.results_dir.resolve() if args.results_dir else None, args.renderer)
+        elif args.command == "status":
+            from hw2.report.build import status
+
+            root = args.results_dir.resolve() if args.results_dir else None
+            for section, state in status(args.profile, root):
+                print(f"{section.name:<14} {state.state}")
+                for reason in state.reasons:
+                    print(f"{'':<14}   {reason}")
         elif args.command == "run":
             from hw2.report.build import run_experiment
 

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
@@ -25,6 +25,9 @@ from hw2.provenance import now_utc
 from hw2.report.render import Renderer, choose_renderer, render
 from hw2.report.values import FILTERS, ResultsView
 from hw2.results import REPO_ROOT, experiment_dir, read_results, results_root
+
+if TYPE_CHECKING:
+    from hw2.fingerprint import Freshness
 
 TEMPLATES = REPO_ROOT / "templates"
 REPORT_DIR = REPO_ROOT / "report"
@@ -70,6 +73,31 @@ def discover_sections(profile: str, root: Path | None = None) -> list[Section]:
             results_file=experiment_dir(profile, name, root) / "results.json",
         ))
     return sections
+
+
+def freshness(section: Section, profile: str) -> "Freshness":
+    """Say whether a section's results are missing, stale (and why) or fresh."""
+    from hw2 import fingerprint
+    from hw2.profiles import get_config
+
+    if not section.implemented:
+        return fingerprint.Freshness("not implemented")
+    if not section.results_file.exists():
+        return fingerprint.Freshness("missing", ["no results.json"])
+    try:
+        recorded = read_results(section.results_file).get("fingerprint")
+    except ResultsError as exc:
+        return fingerprint.Freshness("stale", [str(exc)])
+    config = get_config(section.name, profile)
+    module = importlib.import_module(f"experiments.{section.name}")
+    hook = getattr(module, "data_fingerprint", None)
+    data = dict(hook(config)) if hook else {}
+    return fingerprint.check(recorded, config, data)
+
+
+def status(profile: str = "default", root: Path | None = None) -> list[tuple[Section, "Freshness"]]:
+    """Return each section with its freshness."""
+    return [(section, freshness(section, profile)) for section in discover_sections(profile, root)]
 
 
 def run_experiment(name: str, profile: str, root: Path | None, extra: list[str] | None = None) -> None:
@@ -143,9 +171,9 @@ def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
             shutil.copytree(src, dst)
 
 
-def build(profile: str = "default", run: str = "missing", formats: tuple[str, ...] = ("html", "pdf"),
+def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...] = ("html", "pdf"),
           out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto") -> list[Path]:
-    """Run missing experiments (``run='missing'``), fill the templates and render; return outputs."""
+    """Run experiments (``run``: stale, missing or none), fill the templates and render; return outputs."""
     t0 = time.perf_counter()
     root = results or results_root()
     out_dir = (out_dir or REPORT_DIR).resolve()
@@ -154,7 +182,12 @@ def build(profile: str = "default", run: str = "missing", formats: tuple[str, ..
     for section in sections:
         if not section.implemented:
             continue
-        if not section.results_file.exists():
+        if run == "stale":
+            state = freshness(section, profile)
+            if state.needs_run:
+                print(f"{section.name}: {state.state} ({'; '.join(state.reasons[:3])})", flush=True)
+                run_experiment(section.name, profile, root)
+        elif not section.results_file.exists():
             if run == "missing":
                 run_experiment(section.name, profile, root)
             else:
