@@ -52,6 +52,8 @@ def test_html_is_self_contained_with_q1_numbers(quick_report):
     assert html.count("data:image/png;base64") >= len(data["meta"]["figures"])
     assert "@fig-" not in html and "@tbl-" not in html and "@eq-" not in html
     assert 'id="fig-q1-timings"' in html and 'href="#fig-q1-timings"' in html
+    # numbers printed from results carry a hover title naming file and key
+    assert re.search(r'<span class="num" title="[^"]*q1_attention/results.json: dimensions\[\d+\]\.symmetric"', html)
 
 
 def test_pdf_shows_q1_numbers_and_numbered_figures(quick_report):
@@ -60,6 +62,7 @@ def test_pdf_shows_q1_numbers_and_numbered_figures(quick_report):
     for number in q1_numbers(data):
         assert number in flat, number
     assert "Figure 1:" in flat and "Figure 2:" in flat and "Table 1:" in flat
+    assert "{.num" not in flat and "results.json:" not in flat  # the PDF stays clean
 
 
 def test_qmd_keeps_quarto_crossrefs(quick_report):

@@ -127,3 +127,14 @@ def test_build_without_results_names_the_command(results_root, tmp_path):
     proc = run("-m", "hw2.report", "build", "--profile", "quick", "--run", "none", "--out-dir", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "make q1 PROFILE=quick" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_traced_numbers_get_hover_titles_outside_math(tmp_path):
+    from hw2.report.values import FILTERS, strip_spans_in_math
+
+    view = ResultsView({"runs": [{"acc": 0.8318}, {"acc": 0.75}]}, tmp_path / "results.json", "make q2")
+    text = FILTERS["num"](view.runs[-1].acc, 2)
+    assert text == '[0.75]{.num title="' + "/".join((tmp_path / "results.json").parts[-4:]) + ': runs[1].acc"}'
+    assert FILTERS["num"](0.5, 1) == "0.5"  # a number not read from results has no title
+    qmd = f"Accuracy {text}, or $a = {text}$ and `{text}`."
+    assert strip_spans_in_math(qmd) == f"Accuracy {text}, or $a = 0.75$ and `0.75`."

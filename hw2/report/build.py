@@ -23,7 +23,7 @@ from hw2.errors import Hw2Error, RenderError, ResultsError
 from hw2.profiles import EXPERIMENTS
 from hw2.provenance import now_utc
 from hw2.report.render import Renderer, choose_renderer, render
-from hw2.report.values import FILTERS, ResultsView
+from hw2.report.values import FILTERS, ResultsView, strip_spans_in_math
 from hw2.results import REPO_ROOT, experiment_dir, read_results, results_root
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def fill_templates(profile: str, sections: list[Section], renderer: Renderer, fi
         "figure_base": figure_base,
     }
     try:
-        return env.get_template("report.qmd.j2").render(**context)
+        return strip_spans_in_math(env.get_template("report.qmd.j2").render(**context))
     except jinja2.UndefinedError as exc:
         raise ResultsError(f"templates: {exc.message} (a template names a value that does not exist)") from None
     except jinja2.TemplateSyntaxError as exc:

@@ -8,10 +8,31 @@ printing an empty string (Jinja's StrictUndefined does the same for names).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from hw2.errors import ResultsError
+
+
+class TracedFloat(float):
+    """A float read from a results file, remembering the file and key (for hover titles)."""
+
+    trace: str = ""
+
+
+class TracedInt(int):
+    """An int read from a results file, remembering the file and key (for hover titles)."""
+
+    trace: str = ""
+
+
+def _traced(value: Any, trace: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    out = TracedFloat(value) if isinstance(value, float) else TracedInt(value)
+    out.trace = trace
+    return out
 
 
 class ResultsView:
@@ -27,7 +48,15 @@ class ResultsView:
     def _wrap(self, value: Any, key: str) -> Any:
         if isinstance(value, (dict, list)):
             return ResultsView(value, self._source, self._hint, key)
-        return value
+        return _traced(value, f"{self._label()}: {key}")
+
+    def _label(self) -> str:
+        from hw2.results import REPO_ROOT
+
+        try:
+            return self._source.resolve().relative_to(REPO_ROOT).as_posix()
+        except ValueError:
+            return "/".join(self._source.parts[-4:])
 
     def _missing(self, key: str) -> ResultsError:
         return ResultsError(f"{self._source}: no key '{key}' (needed by the report); "
@@ -45,6 +74,8 @@ class ResultsView:
         return self[name]
 
     def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int) and key < 0 and isinstance(self._data, list):
+            key = len(self._data) + key  # name the real index in traces
         full = self._join(key)
         try:
             value = self._data[key]
@@ -178,12 +209,45 @@ def fmt_bytes(value: Any) -> str:
     return f"{int(x)} B"
 
 
+def with_title(fmt):
+    """Wrap a formatter so a traced value comes out as a Quarto span with a hover title.
+
+    ``[0.8318]{.num title="results/default/q2_cnn/results.json: runs[1].test_acc"}``:
+    HTML shows the title on hover; pandoc's Typst writer drops the attributes, so the
+    PDF stays clean. ``strip_spans_in_math`` removes spans that a template put in math.
+    """
+
+    def wrapped(value: Any, *args: Any, **kwargs: Any) -> str:
+        text = fmt(value, *args, **kwargs)
+        trace = getattr(value, "trace", "")
+        if not trace:
+            return text
+        return f'[{text}]{{.num title="{trace}"}}'
+
+    wrapped.__name__ = fmt.__name__
+    wrapped.__doc__ = fmt.__doc__
+    return wrapped
+
+
+SPAN_RE = re.compile(r'\[([^\[\]]*)\]\{\.num title="[^"]*"\}')
+MATH_RE = re.compile(r"(\$\$.+?\$\$|(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$|`[^`\n]*`)", re.S)
+
+
+def strip_spans_in_math(text: str) -> str:
+    """Remove hover-title spans inside math, inline code and YAML front matter."""
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end != -1:
+            text = SPAN_RE.sub(r"\1", text[:end]) + text[end:]
+    return MATH_RE.sub(lambda m: SPAN_RE.sub(r"\1", m.group(0)), text)
+
+
 FILTERS = {
-    "bytes": fmt_bytes,
-    "num": fmt_fixed,
-    "intcomma": fmt_int,
-    "pct": fmt_pct,
-    "sig": fmt_sig,
-    "sci": fmt_sci,
-    "seconds": fmt_seconds,
+    "bytes": with_title(fmt_bytes),
+    "num": with_title(fmt_fixed),
+    "intcomma": with_title(fmt_int),
+    "pct": with_title(fmt_pct),
+    "sig": with_title(fmt_sig),
+    "sci": fmt_sci,  # LaTeX, used inside $...$
+    "seconds": with_title(fmt_seconds),
 }
