@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-
-import pytest
-from pypdf import PdfReader
 
 from hw2.report.values import fmt_int
-
-
-@pytest.fixture(scope="module")
-def quick_report(tmp_path_factory):
-    base = tmp_path_factory.mktemp("e2e")
-    results, out = base / "results", base / "report"
-    env_cmd = [sys.executable, "-m", "hw2.report", "build", "--profile", "quick",
-               "--results-dir", str(results), "--out-dir", str(out)]
-    proc = subprocess.run(env_cmd, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    data = json.loads((results / "quick" / "q1_attention" / "results.json").read_text())
-    html = (out / "report-quick.html").read_text(encoding="utf-8")
-    pdf_text = "\n".join(page.extract_text() for page in PdfReader(out / "report-quick.pdf").pages)
-    return data, html, pdf_text, out
 
 
 def q1_numbers(data):
