@@ -178,6 +178,7 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     root = results or results_root()
     out_dir = (out_dir or REPORT_DIR).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = choose_renderer(renderer)  # fail before any long run if nothing can render
     sections = discover_sections(profile, root)
     for section in sections:
         if not section.implemented:
@@ -196,7 +197,6 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
         hint = f"make {section.target} PROFILE={profile}  (python -m experiments.{section.name} --profile {profile})"
         section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
 
-    chosen = choose_renderer(renderer)
     stem = report_stem(profile)
     qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")
     copy_figures(sections, out_dir, profile)
