@@ -112,6 +112,10 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     if args.show_config:
         print(json.dumps(config, indent=2))
         return 0
+    if os.environ.get("HW2_THREADS"):  # set by parallel runs (JOBS=N) to share the cores
+        import torch
+
+        torch.set_num_threads(max(1, int(os.environ["HW2_THREADS"])))
     device = resolve_device(args.device)
     data_fp = data_fingerprint_of(run, config)
     root = args.results_dir.resolve() if args.results_dir else results_root()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--formats", default="html,pdf", help="comma-separated: html, pdf (default: %(default)s)")
     b.add_argument("--renderer", choices=("auto", "quarto", "pandoc"), default="auto",
                    help="auto: Quarto if on PATH (or $QUARTO), else pandoc + Typst")
+    b.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1") or 1),
+                   help="experiments run at once in separate processes (default: $JOBS or 1)")
+    b.add_argument("--executor", choices=("local", "slurm", "submitit-local"),
+                   default=os.environ.get("EXECUTOR", "local") or "local",
+                   help="local processes, Slurm jobs through submitit, or submitit's local executor "
+                        "(default: $EXECUTOR or local)")
     b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
 
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             if bad:
                 raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
             build(args.profile, args.run, formats, args.out_dir,
-                  args.results_dir.resolve() if args.results_dir else None, args.renderer)
+                  args.results_dir.resolve() if args.results_dir else None, args.renderer,
+                  jobs=args.jobs, executor=args.executor)
         elif args.command == "status":
             from hw2.report.build import status
 

@@ -22,6 +22,7 @@ import yaml
 from hw2.errors import Hw2Error, RenderError, ResultsError
 from hw2.profiles import EXPERIMENTS
 from hw2.provenance import now_utc
+from hw2.report.executors import run_many
 from hw2.report.render import Renderer, choose_renderer, render
 from hw2.report.values import FILTERS, ResultsView, strip_spans_in_math
 from hw2.results import REPO_ROOT, experiment_dir, read_results, results_root
@@ -100,15 +101,9 @@ def status(profile: str = "default", root: Path | None = None) -> list[tuple[Sec
     return [(section, freshness(section, profile)) for section in discover_sections(profile, root)]
 
 
-def run_experiment(name: str, profile: str, root: Path | None, extra: list[str] | None = None) -> None:
+def run_experiment(name: str, profile: str, root: Path | None) -> None:
     """Run one experiment in a child process (its progress bars go to the terminal)."""
-    cmd = [sys.executable, "-m", f"experiments.{name}", "--profile", profile, *(extra or [])]
-    if root is not None:
-        cmd += ["--results-dir", str(root)]
-    print(f"running {name} ({profile}) ...", flush=True)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT)
-    if proc.returncode != 0:
-        raise Hw2Error(f"{name} failed (exit {proc.returncode}); earlier results, if any, were kept")
+    run_many([name], profile, root)
 
 
 def load_metadata(path: Path = METADATA) -> dict[str, Any]:
@@ -172,7 +167,8 @@ def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
 
 
 def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...] = ("html", "pdf"),
-          out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto") -> list[Path]:
+          out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto",
+          jobs: int = 1, executor: str = "local") -> list[Path]:
     """Run experiments (``run``: stale, missing or none), fill the templates and render; return outputs."""
     t0 = time.perf_counter()
     root = results or results_root()
@@ -180,6 +176,7 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = choose_renderer(renderer)  # fail before any long run if nothing can render
     sections = discover_sections(profile, root)
+    to_run = []
     for section in sections:
         if not section.implemented:
             continue
@@ -187,15 +184,22 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
             state = freshness(section, profile)
             if state.needs_run:
                 print(f"{section.name}: {state.state} ({'; '.join(state.reasons[:3])})", flush=True)
-                run_experiment(section.name, profile, root)
+                to_run.append(section.name)
         elif not section.results_file.exists():
             if run == "missing":
-                run_experiment(section.name, profile, root)
+                to_run.append(section.name)
             else:
                 raise ResultsError(f"{section.results_file}: no results; produce them with "
                                    f"`{section.command} PROFILE={profile}`")
-        hint = f"make {section.target} PROFILE={profile}  (python -m experiments.{section.name} --profile {profile})"
-        section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
+    t_run = time.perf_counter()
+    run_many(to_run, profile, root, jobs=jobs, executor=executor)
+    if to_run:
+        print(f"experiments took {time.perf_counter() - t_run:.1f} s", flush=True)
+    for section in sections:
+        if section.implemented:
+            hint = (f"make {section.target} PROFILE={profile}  "
+                    f"(python -m experiments.{section.name} --profile {profile})")
+            section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
 
     stem = report_stem(profile)
     qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")

@@ -1,0 +1,96 @@
+"""Running several experiments: one after another, in parallel processes, or as Slurm jobs.
+
+* ``local`` with ``jobs=1``: one after another, progress bars in the terminal.
+* ``local`` with ``jobs=N``: N child processes at once, each limited to
+  ``cpu_count // N`` torch threads so they share the cores instead of fighting.
+* ``slurm``: each experiment becomes a Slurm job through submitit; the jobs write
+  into the same results tree (a shared file system), so the report step is the same.
+* ``submitit-local``: submitit's local executor, which runs the same submission
+  code path in local processes (used by the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from hw2.errors import Hw2Error
+from hw2.results import REPO_ROOT, results_root
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+
+
+def experiment_command(name: str, profile: str, root: Path | None) -> list[str]:
+    """The command line that runs one experiment."""
+    cmd = [sys.executable, "-m", f"experiments.{name}", "--profile", profile]
+    if root is not None:
+        cmd += ["--results-dir", str(root)]
+    return cmd
+
+
+def run_one(name: str, profile: str, root: str | None, threads: int | None = None, quiet: bool = False) -> str:
+    """Run one experiment in a child process; raise Hw2Error when it fails. Returns its name."""
+    env = dict(os.environ)
+    if threads:
+        env["HW2_THREADS"] = str(threads)
+    proc = subprocess.run(experiment_command(name, profile, Path(root) if root else None), cwd=REPO_ROOT,
+                          env=env, capture_output=quiet, text=True)
+    if proc.returncode != 0:
+        detail = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
+        raise Hw2Error(f"{name} failed (exit {proc.returncode}){': ' + detail[0] if detail else ''}; "
+                       "earlier results, if any, were kept")
+    return name
+
+
+def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, executor: str = "local") -> None:
+    """Run the named experiments with the chosen executor; raise on the first failure."""
+    if not names:
+        return
+    if executor not in EXECUTORS:
+        raise Hw2Error(f"EXECUTOR={executor!r}: use one of {', '.join(EXECUTORS)}")
+    if executor != "local":
+        _run_submitit(names, profile, root, executor)
+        return
+    if jobs <= 1 or len(names) == 1:
+        for name in names:
+            print(f"running {name} ({profile}) ...", flush=True)
+            run_one(name, profile, str(root) if root else None)
+        return
+    threads = max(1, (os.cpu_count() or 1) // min(jobs, len(names)))
+    print(f"running {', '.join(names)} ({profile}) in {min(jobs, len(names))} processes, "
+          f"{threads} threads each ...", flush=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, name, profile, str(root) if root else None, threads, True) for name in names]
+        for future in futures:
+            print(f"{future.result()}: done", flush=True)
+
+
+def _run_submitit(names: list[str], profile: str, root: Path | None, executor: str) -> None:
+    try:
+        import submitit
+    except ImportError:
+        raise Hw2Error("EXECUTOR needs the submitit package: .venv/bin/pip install submitit") from None
+    folder = (root or results_root()) / "_submitit" / profile
+    cluster = "slurm" if executor == "slurm" else "local"
+    ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    params = {"timeout_min": int(os.environ.get("SLURM_TIME_MIN", "240")), "name": "hw2"}
+    if cluster == "slurm":
+        if os.environ.get("SLURM_PARTITION"):
+            params["slurm_partition"] = os.environ["SLURM_PARTITION"]
+        params["gpus_per_node"] = int(os.environ.get("SLURM_GPUS", "1"))
+        params["cpus_per_task"] = int(os.environ.get("SLURM_CPUS", "8"))
+    ex.update_parameters(**params)
+    root_arg = str(root) if root else None
+    submitted = [(name, ex.submit(run_one, name, profile, root_arg, None, True)) for name in names]
+    print(f"submitted {len(submitted)} {cluster} job(s): "
+          + ", ".join(f"{name}={job.job_id}" for name, job in submitted), flush=True)
+    for name, job in submitted:
+        try:
+            job.result()
+        except Exception as exc:  # submitit wraps the job's error
+            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise Hw2Error(f"{name}: job {job.job_id} failed: {last} (logs in {folder})") from None
+        print(f"{name}: done (job {job.job_id})", flush=True)
