@@ -60,10 +60,16 @@ class RunContext:
 
 def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     """Return the argument parser every experiment shares."""
+    import json
+
+    settings = CONFIGS.get(name, {}).get("default", {})
+    listing = "\n".join(f"  {key} = {json.dumps(value)}" for key, value in settings.items())
     parser = argparse.ArgumentParser(
         prog=f"python -m experiments.{name}",
         description=(description or "").strip().splitlines()[0] if description else None,
-        epilog="Settings per profile live in hw2/profiles.py; --set overrides one of them.",
+        epilog=("settings (values of the default profile; each profile's are in hw2/profiles.py, "
+                "--show-config prints them resolved, --set KEY=VALUE overrides one):\n" + listing),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--profile", choices=PROFILES, default="default",
                         help="settings profile (default: %(default)s)")

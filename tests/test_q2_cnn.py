@@ -1,0 +1,165 @@
+"""Q2 model and training: the handout's shapes and counts, and the fast path against the skeleton's loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hw2.cnn import CNN, get_number_trainable_params, parameter_breakdown
+from hw2.cnn_training import (
+    GroupedCNN,
+    SkeletonRandomStream,
+    TensorSplits,
+    to_float,
+    train_grouped,
+    train_plain,
+    train_sweep,
+)
+
+LRS = (0.1, 0.01, 0.001)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run the skeleton's loop on one intra-op thread: batch-8 steps crawl when torch's threads share busy cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_splits(n_train: int = 50, n_val: int = 30, n_test: int = 20, seed: int = 0) -> TensorSplits:
+    """Tiny random data in the loader's format (uint8 images, labels (N, 1))."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int):
+        return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 4, (n, 1), dtype=np.uint8)
+
+    return TensorSplits.from_arrays(split(n_train), split(n_val), split(n_test))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@pytest.mark.parametrize("no_maxpool", [False, True])
+def test_parameter_count_is_the_handouts(no_maxpool):
+    model = CNN(0.7, no_maxpool=no_maxpool)
+    assert get_number_trainable_params(model) == 224_892
+    # by layer: conv1 8*9+8, conv2 16*8*9+16, fc1 576*320+320, fc2 320*120+120, fc3 120*4+4
+    assert parameter_breakdown(model) == {"conv1": 80, "conv2": 1_168, "fc1": 184_640, "fc2": 38_520, "fc3": 484}
+
+
+def test_frozen_parameters_are_not_counted():
+    model = CNN(0.7)
+    model.fc1.weight.requires_grad_(False)
+    assert get_number_trainable_params(model) == 224_892 - 576 * 320
+
+
+@pytest.mark.parametrize("no_maxpool", [False, True])
+def test_layers_and_output_shapes(no_maxpool):
+    model = CNN(0.7, no_maxpool=no_maxpool).eval()
+    assert (model.conv1.stride, model.conv1.padding) == (((2, 2), (1, 1)) if no_maxpool else ((1, 1), (1, 1)))
+    assert (model.conv2.stride, model.conv2.padding) == (((2, 2), (0, 0)) if no_maxpool else ((1, 1), (0, 0)))
+    assert model.drop.p == 0.7
+    x = torch.rand(5, 784)
+    out = model(x)
+    assert out.shape == (5, 4)
+    assert torch.equal(out, model(x.view(5, 1, 28, 28)))  # flat or image-shaped input alike
+    # both variants reach 16 x 6 x 6 = 576 features before fc1
+    seen = []
+    model.fc1.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape) and None)
+    model(x)
+    assert seen == [(5, 576)]
+
+
+@pytest.mark.parametrize("no_maxpool", [False, True])
+def test_outputs_are_log_probabilities(no_maxpool):
+    torch.manual_seed(0)
+    model = CNN(0.7, no_maxpool=no_maxpool)
+    for mode in (model.train, model.eval):
+        mode()
+        logp = model(torch.rand(7, 1, 28, 28))
+        assert (logp <= 0).all()
+        torch.testing.assert_close(logp.exp().sum(dim=1), torch.ones(7))
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+@pytest.mark.parametrize("no_maxpool", [False, True])
+def test_fast_path_matches_the_skeleton_loop(no_maxpool):
+    """Same losses step by step (3 epochs of 7 batches: loader reseeding, dropout, a short last batch)."""
+    data = random_splits()
+    plain = [train_plain(data, lr=lr, no_maxpool=no_maxpool, epochs=3, record_steps=True) for lr in LRS]
+    fast = train_grouped(data, lrs=LRS, no_maxpool=no_maxpool, epochs=3, record_steps=True)
+    for p, f in zip(plain, fast):
+        assert len(p.step_losses) == len(f.step_losses) == 3 * math.ceil(50 / 8)
+        np.testing.assert_allclose(f.step_losses, p.step_losses, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(f.train_loss, p.train_loss, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(f.train_loss_cumulative, p.train_loss_cumulative, rtol=0, atol=1e-5)
+        assert f.val_acc == p.val_acc and f.test_acc == p.test_acc
+
+
+def test_random_stream_replays_the_dataloader_shuffle():
+    """The replayed permutation is the one DataLoader(shuffle=True) draws after the model is built."""
+    from torch.utils.data import DataLoader
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(42)
+        loader = DataLoader(list(range(20)), batch_size=20, shuffle=True)
+        CNN(0.7)
+        first = next(iter(loader)).tolist()
+    stream = SkeletonRandomStream(42, 0.7)
+    assert stream.epoch_order(20).tolist() == first
+
+
+def test_cumulative_loss_is_the_running_mean():
+    run = train_plain(random_splits(), lr=0.01, no_maxpool=False, epochs=3, record_steps=True, evaluate=False)
+    per_epoch = np.array(run.step_losses).reshape(3, -1)
+    np.testing.assert_allclose(run.train_loss, per_epoch.mean(axis=1))
+    np.testing.assert_allclose(run.train_loss_cumulative, [per_epoch[: e + 1].mean() for e in range(3)])
+
+
+def test_grouped_model_exports_the_same_networks():
+    torch.manual_seed(0)
+    group = GroupedCNN(CNN(0.7), n_runs=3)
+    with torch.no_grad():  # make the runs differ
+        for p in group.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    x = to_float(random_splits().val_x)
+    with torch.no_grad():
+        logp = group.forward(x)  # (R, B, 4)
+        for r, model in enumerate(group.to_models(0.7)):
+            torch.testing.assert_close(logp[r], model.eval()(x), atol=1e-5, rtol=1e-5)
+
+
+def test_parallel_sweep_equals_sequential():
+    data = random_splits(n_train=24)
+    a = train_sweep(data, lrs=LRS, variants=(False, True), epochs=2, parallel=True)
+    b = train_sweep(data, lrs=LRS, variants=(False, True), epochs=2, parallel=False)
+    assert [(r.no_maxpool, r.lr) for r in a] == [(v, lr) for v in (False, True) for lr in LRS]
+    for x, y in zip(a, b):
+        assert x.train_loss == y.train_loss and x.val_acc == y.val_acc and x.test_acc == y.test_acc
+
+
+def test_divergence_is_recorded_not_raised():
+    """A huge learning rate overflows; the run is marked diverged and the others are untouched."""
+    data = random_splits()
+    with_bad = train_grouped(data, lrs=(1e30, 0.01), no_maxpool=False, epochs=3)
+    alone = train_grouped(data, lrs=(0.01,), no_maxpool=False, epochs=3)
+    bad, good = with_bad
+    assert bad.diverged and bad.diverged_epoch is not None
+    assert bad.test_acc is None
+    assert bad.train_loss[bad.diverged_epoch - 1:] == [None] * (4 - bad.diverged_epoch)
+    assert bad.val_acc[bad.diverged_epoch - 1:] == [None] * (4 - bad.diverged_epoch)
+    assert not good.diverged
+    np.testing.assert_allclose(good.train_loss, alone[0].train_loss, rtol=0, atol=1e-6)
+    assert good.val_acc == alone[0].val_acc
+
+
+def test_plain_loop_records_divergence_too():
+    run = train_plain(random_splits(), lr=1e30, no_maxpool=True, epochs=2)
+    assert run.diverged and run.test_acc is None and run.train_loss[-1] is None

@@ -1,0 +1,91 @@
+"""Q2 experiment: choosing the learning rate on validation data, and small end-to-end runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from experiments import q2_cnn
+from experiments.common import main
+from hw2.cnn_training import RunResult
+
+
+def fake_run(lr: float, no_maxpool: bool, val: float | None, test: float | None, diverged: bool = False) -> RunResult:
+    run = RunResult(lr=lr, no_maxpool=no_maxpool, diverged=diverged, diverged_epoch=2 if diverged else None)
+    run.train_loss = [1.0, None] if diverged else [1.0, 0.5]
+    run.train_loss_cumulative = [1.0, None] if diverged else [1.0, 0.75]
+    run.val_acc = [0.5, None] if diverged else [0.5, val]
+    run.test_acc = test
+    return run
+
+
+def test_learning_rate_is_chosen_on_validation_not_test():
+    runs = [fake_run(0.1, False, 0.80, 0.90), fake_run(0.01, False, 0.85, 0.60), fake_run(0.001, False, None, None, True),
+            fake_run(0.1, True, 0.70, 0.70), fake_run(0.01, True, 0.75, 0.65), fake_run(0.001, True, 0.90, 0.50)]
+    summary = q2_cnn.summarise(runs, [0.1, 0.01, 0.001])
+    pooled, plain = summary["variants"]["maxpool"], summary["variants"]["no_maxpool"]
+    assert pooled["best_lr"] == 0.01 and pooled["best_lr_by_test"] == 0.1
+    assert pooled["n_diverged"] == 1 and pooled["runs"][2]["final_val_acc"] is None
+    assert plain["best_lr"] == 0.001
+    # Q2.2 uses the pooled network's choice, and says that the no-pool sweep would choose otherwise
+    assert summary["q2_2"]["lr"] == 0.01 and summary["q2_2"]["own_best_lr"] == 0.001 and not summary["q2_2"]["same_lr"]
+    cmp = summary["comparison"]
+    assert cmp["val_diff"] == pytest.approx(0.85 - 0.75) and cmp["test_diff"] == pytest.approx(0.60 - 0.65)
+
+
+def test_all_diverged_gives_no_choice():
+    runs = [fake_run(lr, flag, None, None, True) for flag in (False, True) for lr in (0.1, 0.01)]
+    summary = q2_cnn.summarise(runs, [0.1, 0.01])
+    assert summary["variants"]["maxpool"]["best_lr"] is None and summary["comparison"] is None
+
+
+TINY = ["--set", "standin_train=96", "--set", "standin_val=40", "--set", "epochs=1", "--set", "logreg_max_iter=5",
+        "--set", "samples_per_class=4"]
+
+
+def test_quick_run_on_the_standin(tmp_path, monkeypatch):
+    monkeypatch.setenv("HW2_DATA_DIR", str(tmp_path / "data"))
+    status = main("q2_cnn", q2_cnn.__doc__, q2_cnn.run,
+                  ["--profile", "quick", "--results-dir", str(tmp_path / "res"), "--no-progress", *TINY])
+    assert status == 0
+    out = tmp_path / "res" / "quick" / "q2_cnn"
+    r = json.loads((out / "results.json").read_text())
+    assert r["data"]["source"] == "stand-in" and r["data"]["split_sizes"]["train"] == 96
+    assert r["model"]["parameters"] == {"maxpool": 224_892, "no_maxpool": 224_892}
+    assert len(r["variants"]["maxpool"]["runs"]) == 3 and r["q2_2"]["lr"] == r["variants"]["maxpool"]["best_lr"]
+    for name in ("samples.png", "best_maxpool.png", "q2_2_no_maxpool.png", "all_runs.png"):
+        assert (out / "figures" / name).stat().st_size > 1000
+    assert 0 <= r["baseline"]["val_acc"] <= 1
+    assert r["fingerprint"]["data"] == q2_cnn.data_fingerprint(r["meta"]["config"])
+
+
+def test_real_data_path_reads_a_file_in_octmnist_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 64), ("val", 24), ("test", 600)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 4, (n, 1), dtype=np.uint8)
+    path = tmp_path / "octmnist.npz"
+    np.savez_compressed(path, **arrays)
+    status = main("q2_cnn", q2_cnn.__doc__, q2_cnn.run,
+                  ["--profile", "quick", "--results-dir", str(tmp_path / "res"), "--no-progress", *TINY,
+                   "--set", "data=real", "--set", f"data_path={json.dumps(str(path))}"])
+    assert status == 0
+    r = json.loads((tmp_path / "res" / "quick" / "q2_cnn" / "results.json").read_text())
+    assert r["data"]["source"] == "real" and r["data"]["test_set"] == "course529"
+    assert r["data"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert r["data"]["split_sizes"] == {"train": 64, "val": 24, "test": int(np.minimum(
+        np.bincount(arrays["test_labels"][:, 0], minlength=4), [182, 55, 42, 250]).sum())}
+
+
+def test_missing_real_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HW2_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(q2_cnn, "find_octmnist", lambda explicit=None: None)
+    status = main("q2_cnn", q2_cnn.__doc__, q2_cnn.run,
+                  ["--profile", "quick", "--results-dir", str(tmp_path / "res"), "--set", "data=real"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "OCTMNIST not found" in err
+    assert not (tmp_path / "res" / "quick" / "q2_cnn").exists()
