@@ -50,3 +50,39 @@ def test_qmd_keeps_quarto_crossrefs(quick_report):
     qmd = (out / "report-quick.qmd").read_text()
     assert "{#fig-q1-timings" in qmd and "@fig-q1-timings" in qmd and "{#tbl-q1-dims}" in qmd
     assert qmd.startswith("---\ntitle:")
+
+
+SPAN = re.compile(r'<span class="num" title="([^"]+?\.json): ([^"]+)">([^<]+)</span>')
+PLAIN = re.compile(r"^−?[\d,]+(?:\.\d+)?%?$")
+
+
+def lookup(data, key):
+    """Follow a trace key such as ``timing.series[1].exact_s[3]`` into a results dict."""
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        data = data[int(part[1:-1])] if part.startswith("[") else data[part]
+    return data
+
+
+def test_every_traced_number_matches_results_and_appears_in_pdf(quick_report):
+    """Each number the HTML traces to results.json equals that value (to its printed precision) and is in the PDF."""
+    import json
+
+    data, html, pdf_text, out = quick_report
+    results_root = out.parent / "results"
+    flat = re.sub(r"\s+", " ", pdf_text)
+    checked = 0
+    for source, key, text in SPAN.findall(html):
+        text = text.strip()
+        if not PLAIN.match(text):
+            continue  # durations and sizes carry units; their values are checked elsewhere
+        profile_exp = "/".join(source.split("/")[-3:-1])
+        value = lookup(json.loads((results_root / profile_exp / "results.json").read_text()), key)
+        shown = float(text.replace(",", "").replace("−", "-").rstrip("%"))
+        if text.endswith("%"):
+            shown /= 100
+        decimals = len(text.rstrip("%").split(".")[1]) if "." in text else 0
+        scale = 100 if text.endswith("%") else 1
+        assert abs(shown - float(value)) <= 0.5 * 10 ** -decimals / scale + 1e-12, (source, key, text, value)
+        assert text in flat, f"{text} ({key}) is in the HTML but not in the PDF"
+        checked += 1
+    assert checked >= 20
