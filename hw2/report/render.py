@@ -118,13 +118,24 @@ def render_html_pandoc(qmd: Path, out: Path) -> Path:
 
 
 # pandoc's math converter still writes symbol names that newer Typst renamed.
-_TYPST_RENAMES = [(re.compile(r"\b(plus|minus|times|dot|div)\.circle\b"), r"\1.o")]
+_TYPST_RENAMES = [
+    (re.compile(r"\b(plus|minus|times|dot|div)\.circle\b"), r"\1.o"),
+    (re.compile(r"(?<![\w.])sect(?=[\s.$)])"), "inter"),  # \cap
+]
+
+
+def _in_math(source: str, fix) -> str:
+    """Apply ``fix`` to the $...$ math segments of Typst markup only."""
+    return re.sub(r"\$[^$]*\$", lambda m: fix(m.group(0)), source)
 
 
 def _typst_compat(source: str) -> str:
-    for pattern, replacement in _TYPST_RENAMES:
-        source = pattern.sub(replacement, source)
-    return source
+    def fix(math: str) -> str:
+        for pattern, replacement in _TYPST_RENAMES:
+            math = pattern.sub(replacement, math)
+        return math
+
+    return _in_math(source, fix)
 
 
 def render_pdf_typst(qmd: Path, out: Path) -> Path:
