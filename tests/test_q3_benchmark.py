@@ -1,0 +1,24 @@
+"""Q3 benchmark: a smoke run at toy sizes (the timings themselves are not tested)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from hw2.results import REPO_ROOT
+
+
+def test_speed_benchmark_runs_and_reports_ratios(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HW2_DATA_DIR", str(tmp_path / "data"))
+    spec = importlib.util.spec_from_file_location("q3_speed", REPO_ROOT / "benchmarks" / "q3_speed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "speed.json"
+    status = bench.main(["--clips", "6", "--train-batches", "1", "--batch-size", "2", "--decode-clips", "2",
+                         "--decode-batch", "2", "--decode-steps", "3", "--width", "16", "--encoder-blocks", "1",
+                         "--json", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    for row in report["decoders"].values():
+        assert row["train_clips_per_s"]["ratio"] > 0 and row["decode_clips_per_s"]["ratio"] > 0
+    assert "peak resident memory" in capsys.readouterr().out
