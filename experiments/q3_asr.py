@@ -9,6 +9,8 @@ models, and writes loss and score curves plus a few transcripts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import math
 import random
@@ -252,6 +254,23 @@ def run(ctx: RunContext) -> dict:
         "figures": figures,
         "timings": timings,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "reproducibility": reproducibility(cfg, corpus, device),
+    }
+
+
+def reproducibility(cfg: dict[str, Any], corpus: dict[str, Any], device: torch.device) -> dict[str, str]:
+    """The checklist entries for the report's appendix, written from the settings and corpus used."""
+    split = corpus.get("split", {})
+    return {
+        "data": (f"{corpus.get('name', 'corpus')}, {corpus.get('clips', '?')} clips split by index into "
+                 f"{split.get('train', '?')} / {split.get('val', '?')} / {split.get('test', '?')} "
+                 "(train / validation / test) in the course's proportions"),
+        "hyperparameters": (f"width {cfg['width']}, {cfg['encoder_blocks']} encoder blocks, {cfg['heads']} heads, "
+                            f"AdamW at {cfg['learning_rate']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: "
+                            "set in hw2/profiles.py to fit the time budget, not tuned on the test set"),
+        "seeds": (f"seed {cfg['seed']} for weights and batch order, corpus seed {cfg['corpus_seed']}; "
+                  "one run per decoder, so no spread over seeds is reported"),
+        "compute": f"{device}, {torch.get_num_threads()} threads",
     }
 
 
