@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hw2 import octmnist
-from hw2.errors import DataError, Hw2Error
+from hw2.errors import DataError
 from hw2.oct_standin import class_counts, ensure_standin, generate_standin, render_bscans, standin_params
 from hw2.octmnist import candidate_paths, course_test_subset, find_octmnist, load_octmnist, read_npz
 

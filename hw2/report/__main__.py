@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 for reason in state.reasons:
                     print(f"{'':<14}   {reason}")
         elif args.command == "run":
-            from hw2.report.build import run_experiment
+            from hw2.report.executors import run_many
 
-            run_experiment(args.experiment, args.profile,
-                           args.results_dir.resolve() if args.results_dir else None)
+            run_many([args.experiment], args.profile,
+                     args.results_dir.resolve() if args.results_dir else None)
     except Hw2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

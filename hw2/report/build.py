@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 
-from hw2.errors import Hw2Error, RenderError, ResultsError
+from hw2.errors import Hw2Error, ResultsError
 from hw2.profiles import EXPERIMENTS
 from hw2.provenance import now_utc
 from hw2.report.executors import run_many
@@ -99,11 +97,6 @@ def freshness(section: Section, profile: str) -> "Freshness":
 def status(profile: str = "default", root: Path | None = None) -> list[tuple[Section, "Freshness"]]:
     """Return each section with its freshness."""
     return [(section, freshness(section, profile)) for section in discover_sections(profile, root)]
-
-
-def run_experiment(name: str, profile: str, root: Path | None) -> None:
-    """Run one experiment in a child process (its progress bars go to the terminal)."""
-    run_many([name], profile, root)
 
 
 def load_metadata(path: Path = METADATA) -> dict[str, Any]:
@@ -219,4 +212,4 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     return outputs
 
 
-__all__ = ["build", "discover_sections", "report_stem", "RenderError"]
+__all__ = ["build", "discover_sections", "report_stem", "status"]
