@@ -15,7 +15,7 @@ scaled by 1/256 as the course loader does.
   variant.  ``GroupedCNN`` therefore stacks the runs of one variant on a leading
   run axis (grouped convolutions, batched matmuls) and ``SkeletonRandomStream``
   replays the skeleton's random draws (loader seeds, shuffles, dropout masks)
-  from a private generator.  On a CPU the two variants train in two threads.
+  from a private generator.  On a CPU the two variants train in two processes.
   A test checks that its losses match ``train_plain`` step for step.
 
 A run whose loss becomes NaN or infinite is marked diverged; its later epochs are
@@ -25,9 +25,10 @@ recorded as ``None`` and training of the other runs goes on.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Iterator, Sequence
@@ -260,7 +261,10 @@ class GroupedCNN:
         def stack(t: torch.Tensor) -> torch.Tensor:
             return t.unsqueeze(0).repeat(n_runs, *([1] * t.dim())).contiguous()
 
-        self.conv1_w, self.conv1_b = stack(p["conv1.weight"]), stack(p["conv1.bias"])  # (R, 8, 1, 3, 3), (R, 8)
+        # conv1 is one matmul shared by the runs: its weight is stored as (9, R*8), contiguous, so that
+        # autograd computes its gradient as cols^T @ grad (a transposed weight makes it take a path 5x slower)
+        self.conv1_w = stack(p["conv1.weight"].reshape(8, 9)).reshape(n_runs * 8, 9).t().contiguous()  # (9, R*8)
+        self.conv1_b = stack(p["conv1.bias"])  # (R, 8)
         self.conv2_w, self.conv2_b = stack(p["conv2.weight"]), stack(p["conv2.bias"])  # (R, 16, 8, 3, 3), (R, 16)
         # linear weights are stored as (R, in, out) so that bmm needs no transpose and grads come out contiguous
         self.fc1_w, self.fc1_b = stack(p["fc1.weight"].t()), stack(p["fc1.bias"])  # (R, 576, 320), (R, 320)
@@ -291,7 +295,7 @@ class GroupedCNN:
         size = IMAGE_SIZE // stride
         cols = F.unfold(x.unsqueeze(1), kernel_size=3, padding=1, stride=stride)  # (B, 9, size*size)
         cols = cols.transpose(1, 2).reshape(B * size * size, 9)  # (B*size*size, 9)
-        h = torch.addmm(self.conv1_b.view(R * 8), cols, self.conv1_w.view(R * 8, 9).t())  # (B*size*size, R*8)
+        h = torch.addmm(self.conv1_b.view(R * 8), cols, self.conv1_w)  # (B*size*size, R*8)
         h = h.view(B, size, size, R * 8).permute(0, 3, 1, 2)  # (B, R*8, 28, 28) or (B, R*8, 14, 14), channels-last
         if not self.no_maxpool:
             h = F.max_pool2d(h, 2)  # (B, R*8, 14, 14); pooling before ReLU gives the same values, cheaper
@@ -317,7 +321,10 @@ class GroupedCNN:
         (The linear layers took their step during the backward pass.)
         """
         for p in self.conv_parameters():
-            p.add_(p.grad.mul_(self.neg_lr.view(-1, *([1] * (p.dim() - 1)))))
+            if p is self.conv1_w:  # (9, R*8): the run axis is the middle one of (9, R, 8)
+                p.view(9, self.n_runs, 8).add_(p.grad.view(9, self.n_runs, 8).mul_(self.neg_lr.view(1, -1, 1)))
+            else:
+                p.add_(p.grad.mul_(self.neg_lr.view(-1, *([1] * (p.dim() - 1)))))
             p.grad = None
 
     @torch.no_grad()
@@ -335,7 +342,7 @@ class GroupedCNN:
         for r in range(self.n_runs):
             m = CNN(dropout, no_maxpool=self.no_maxpool)
             state = {
-                "conv1.weight": self.conv1_w[r], "conv1.bias": self.conv1_b[r],
+                "conv1.weight": self.conv1_w[:, 8 * r:8 * (r + 1)].t().reshape(8, 1, 3, 3), "conv1.bias": self.conv1_b[r],
                 "conv2.weight": self.conv2_w[r], "conv2.bias": self.conv2_b[r],
                 "fc1.weight": self.fc1_w[r].t(), "fc1.bias": self.fc1_b[r],
                 "fc2.weight": self.fc2_w[r].t(), "fc2.bias": self.fc2_b[r],
@@ -438,23 +445,68 @@ def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[
     """Train every (variant, lr) pair, one grouped model per variant; return the runs variant by variant.
 
     On a CPU each variant runs on one core (batch-8 operations gain nothing from
-    torch's intra-op threads, and lose a lot when the cores are shared), and the
-    variants run side by side in threads when ``parallel`` and there are cores for it.
+    torch's intra-op threads, and lose a lot when the cores are shared).  With
+    ``parallel`` and a core for each, the variants train side by side in forked
+    processes: threads would serialise on the interpreter lock, since a batch-8
+    step is mostly Python and dispatch overhead (measured on 2 cores: two threads
+    were slower than one variant after the other, two processes faster).
     """
     device = torch.device(device)
     kwargs = dict(lrs=lrs, epochs=epochs, batch_size=batch_size, dropout=dropout, seed=seed, device=device,
                   max_steps=max_steps, evaluate=evaluate, progress=progress)
-    if device.type != "cpu":
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(len(variants), cores) if parallel and device.type == "cpu" else 1
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [run for v in variants for run in train_grouped(data, no_maxpool=v, **kwargs)]
-    workers = min(len(variants), torch.get_num_threads()) if parallel else 1
-    with _intra_op_threads(1):
-        if workers <= 1:
-            return [run for v in variants for run in train_grouped(data, no_maxpool=v, **kwargs)]
-        streams = [SkeletonRandomStream(seed, dropout, v) for v in variants]  # here: they touch the global RNG
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(train_grouped, data, no_maxpool=v, position=i, stream=st, **kwargs)
-                       for i, (v, st) in enumerate(zip(variants, streams))]
-            return [run for f in futures for run in f.result()]
+    jobs = [dict(kwargs, no_maxpool=v, position=i) for i, v in enumerate(variants)]
+    return [run for runs in _in_forked_processes(train_grouped, data, jobs) for run in runs]
+
+
+def _in_forked_processes(fn, data: TensorSplits, jobs: list[dict]) -> list:
+    """Return ``[fn(data, **job) for job in jobs]``, each call in its own forked process with one torch thread.
+
+    Forking hands ``data`` to the children without copying or pickling it (the
+    pages are shared); only the small results come back, through a pipe.  An
+    error in a child is raised here, with the child's own message.
+    """
+    ctx = multiprocessing.get_context("fork")
+    procs, conns = [], []
+    try:
+        for job in jobs:
+            receiver, sender = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(sender, fn, data, job), daemon=True)
+            proc.start()
+            sender.close()
+            procs.append(proc)
+            conns.append(receiver)
+        results = []
+        for proc, conn in zip(procs, conns):
+            try:
+                status, value = conn.recv()
+            except EOFError:
+                proc.join()
+                raise RuntimeError(f"a training process died (exit code {proc.exitcode})") from None
+            if status != "ok":
+                raise RuntimeError(f"a training process failed: {value}")
+            results.append(value)
+        return results
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def _child(conn, fn, data: TensorSplits, job: dict) -> None:
+    """Body of a forked training process: run ``fn`` and send back ("ok", result) or ("error", message)."""
+    torch.set_num_threads(1)
+    try:
+        conn.send(("ok", fn(data, **job)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------- helpers

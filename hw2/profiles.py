@@ -64,7 +64,7 @@ Q2_DEFAULT: dict[str, Any] = {
     "batch_size": 8,
     "dropout": 0.7,
     "seed": 42,
-    "parallel": True,  # on a CPU, train the two variants in two threads
+    "parallel": True,  # on a CPU, train the two variants in two processes
     "logreg_l2": 1e-4,
     "logreg_max_iter": 100,
     "samples_per_class": 8,
