@@ -2,6 +2,10 @@
 # Both create .venv and install the project on first use; nothing else is needed.
 
 PROFILE ?= default
+# SEEDS=N (N > 1) repeats training over N seeds: the profile becomes $(PROFILE)-seedsN,
+# with its own results/ folder and report/report-$(PROFILE)-seedsN.* files
+SEEDS ?= 1
+PROF := $(PROFILE)$(if $(filter-out 1,$(SEEDS)),-seeds$(SEEDS))
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +15,8 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: help venv report status test q1 q2 q3 data clean
 
 help: ## list the targets
-	@echo "usage: make <target> [PROFILE=quick|default|homework]   (PROFILE defaults to default)"
+	@echo "usage: make <target> [PROFILE=quick|default|homework] [SEEDS=N] [JOBS=N] [EXECUTOR=local|slurm|submitit-local]"
+	@echo "       (PROFILE defaults to default; SEEDS=3 repeats training over 3 seeds and reports mean ± sd)"
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
@@ -22,25 +27,25 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (done automatically)
 
 report: $(STAMP) ## rerun experiments whose results are missing or stale, render report/report.{html,pdf}
-	$(PY) -m hw2.report build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 status: $(STAMP) ## say per experiment whether its results are fresh or stale, and why
-	$(PY) -m hw2.report status --profile $(PROFILE)
+	$(PY) -m hw2.report status --profile $(PROF)
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
 
 q1: $(STAMP) ## rerun Q1 (attention) and refresh the report
-	$(PY) -m experiments.q1_attention --profile $(PROFILE)
-	$(PY) -m hw2.report build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m experiments.q1_attention --profile $(PROF)
+	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 q2: $(STAMP) ## rerun Q2 (CNN on OCTMNIST) and refresh the report
-	$(PY) -m experiments.q2_cnn --profile $(PROFILE)
-	$(PY) -m hw2.report build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m experiments.q2_cnn --profile $(PROF)
+	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
-	$(PY) -m experiments.q3_asr --profile $(PROFILE)
-	$(PY) -m hw2.report build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m experiments.q3_asr --profile $(PROF)
+	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 data: $(STAMP) ## fetch the real OCTMNIST with the medmnist package (needs a network)
 	$(PY) -m hw2.octmnist fetch

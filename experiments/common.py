@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from hw2 import fingerprint
 from hw2.errors import Hw2Error
-from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override
+from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override, profile_arg
 from hw2.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
 
 
@@ -71,8 +71,9 @@ def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
                 "--show-config prints them resolved, --set KEY=VALUE overrides one):\n" + listing),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--profile", choices=PROFILES, default="default",
-                        help="settings profile (default: %(default)s)")
+    parser.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE",
+                        help=f"settings profile: {', '.join(PROFILES)}, each optionally with -seeds<N> to repeat "
+                             "training over N seeds, e.g. default-seeds3 (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting (VALUE parsed as JSON), repeatable")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

@@ -6,7 +6,7 @@ the handout's CNN with SGD (batch 8, dropout 0.7, seed 42) at every learning
 rate for both variants, picks each variant's learning rate on validation
 accuracy, and draws sample images and the loss and accuracy curves.
 Settings: data (auto | real | standin), data_path, test_set (course529 | full),
-train_limit, standin_* sizes, lrs, epochs, batch_size, dropout, seed, parallel,
+train_limit, standin_* sizes, lrs, epochs, batch_size, dropout, seed, n_seeds, parallel,
 logreg_l2, logreg_max_iter, samples_per_class (see hw2/profiles.py).
 """
 
@@ -21,8 +21,9 @@ import torch
 
 from experiments.common import RunContext, main
 from hw2.cnn import CNN, count_macs, get_number_trainable_params, parameter_breakdown
-from hw2.cnn_training import RunResult, TensorSplits, logistic_regression_baseline, train_sweep
+from hw2.cnn_training import RunResult, TensorSplits, combine_seeds, logistic_regression_baseline, train_sweep
 from hw2.errors import Hw2Error
+from hw2.seeds import seed_list
 from hw2.oct_standin import ensure_standin, standin_params, standin_path
 from hw2.octmnist import (
     CLASS_DESCRIPTIONS,
@@ -145,6 +146,9 @@ def summarise(results: list[RunResult], lrs: list[float]) -> dict[str, Any]:
             "val_diff": pooled["best"]["final_val_acc"] - q22["final_val_acc"],  # > 0: pooling better
             "test_diff": pooled["best"]["test_acc"] - q22["test_acc"],
             "loss_maxpool": pooled["best"]["final_train_loss"], "loss_no_maxpool": q22["final_train_loss"],
+            # over seeds (profile <name>-seedsN): the larger standard deviation of the two test accuracies
+            "test_sd_max": max((sd for sd in (pooled["best"]["sd"].get("test_acc"), q22["sd"].get("test_acc"))
+                                if sd is not None), default=None),
         }
     return {"variants": variants, "q2_2": {"lr": q22_lr, "run": q22,
                                            "own_best_lr": plain["best_lr"],
@@ -246,13 +250,19 @@ def run(ctx: RunContext) -> dict[str, Any]:
     timing["baseline_s"] = time.perf_counter() - t0
 
     lrs = [float(lr) for lr in cfg["lrs"]]
+    seeds = seed_list(cfg)
     t0 = time.perf_counter()
-    results = train_sweep(splits, lrs=lrs, variants=[flag for _, flag in VARIANTS], epochs=cfg["epochs"],
-                          batch_size=cfg["batch_size"], dropout=cfg["dropout"], seed=cfg["seed"],
-                          device=ctx.device, parallel=cfg["parallel"], progress=ctx.progress)
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        if len(seeds) > 1:
+            print(f"q2_cnn: seed {seed} ({i + 1} of {len(seeds)})", file=sys.stderr, flush=True)
+        per_seed.append(train_sweep(splits, lrs=lrs, variants=[flag for _, flag in VARIANTS], epochs=cfg["epochs"],
+                                    batch_size=cfg["batch_size"], dropout=cfg["dropout"], seed=seed,
+                                    device=ctx.device, parallel=cfg["parallel"], progress=ctx.progress))
+    results = per_seed[0] if len(seeds) == 1 else combine_seeds(per_seed, seeds)
     timing["training_s"] = time.perf_counter() - t0
     n_train = len(data.train_labels)
-    timing["images_per_s"] = len(results) * cfg["epochs"] * n_train / timing["training_s"]
+    timing["images_per_s"] = len(seeds) * len(results) * cfg["epochs"] * n_train / timing["training_s"]
 
     summary = summarise(results, lrs)
     t0 = time.perf_counter()
@@ -276,7 +286,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "model": {"parameters": parameters, "breakdown": breakdown, "macs": macs,
                   "same_count": parameters["maxpool"] == parameters["no_maxpool"]},
         "training": {"lrs": lrs, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
-                     "dropout": cfg["dropout"], "seed": cfg["seed"], "optimizer": "SGD (no momentum, no weight decay)",
+                     "dropout": cfg["dropout"], "seed": cfg["seed"], "seeds": seeds,
+                     "optimizer": "SGD (no momentum, no weight decay)",
                      "loss": "NLLLoss", "selection": "final-epoch validation accuracy",
                      "device": str(ctx.device), "parallel": cfg["parallel"],
                      "steps_per_epoch": -(-n_train // cfg["batch_size"])},
@@ -306,7 +317,11 @@ def reproducibility(cfg: dict[str, Any], data: OctData, timing: dict[str, Any], 
                             f"{cfg['batch_size']}, {cfg['epochs']} epochs, dropout {cfg['dropout']}, plain SGD "
                             "as the handout fixes them"),
         "seeds": (f"seed {cfg['seed']} for every run (initial weights, shuffling and dropout follow the course "
-                  "skeleton's random stream); a single seed, so run-to-run variability is not measured"),
+                  "skeleton's random stream); a single seed, so run-to-run variability is not measured "
+                  "(make report SEEDS=3 measures it)" if cfg["n_seeds"] == 1 else
+                  f"every run repeated with seeds {', '.join(str(s) for s in seed_list(cfg))} (initial weights, "
+                  "shuffling and dropout follow the course skeleton's random stream); tables give mean and "
+                  "standard deviation over the seeds, the learning rate is chosen on the mean"),
         "compute": (f"{device}; training took {timing['training_s']:.0f} s, the logistic-regression baseline "
                     f"{timing['baseline_s']:.0f} s"),
     }

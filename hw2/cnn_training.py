@@ -93,6 +93,11 @@ class RunResult:
     diverged_epoch: int | None = None  # first epoch (1-based) whose loss was not finite
     step_losses: list = field(default_factory=list)  # only filled when asked for (tests, benchmark)
     train_time_s: float = 0.0
+    # filled by combine_seeds: the seeds averaged over, how many of them diverged, and the standard
+    # deviations over the seeds of the last epoch's loss and validation accuracy and of the test accuracy
+    seeds: list = field(default_factory=list)
+    n_diverged_seeds: int = 0
+    sd: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (without the per-step losses)."""
@@ -507,6 +512,41 @@ def _child(conn, fn, data: TensorSplits, job: dict) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+def combine_seeds(per_seed: Sequence[Sequence[RunResult]], seeds: Sequence[int]) -> list[RunResult]:
+    """Average the same sweep trained with several seeds into one RunResult per (variant, lr).
+
+    ``per_seed[i]`` is the sweep of ``seeds[i]``, its runs in the same order for every seed.
+    Curves and accuracies are means over the seeds whose run did not diverge; ``sd`` holds
+    the standard deviations of the final values.  The combined run counts as diverged
+    only when it diverged with every seed (``n_diverged_seeds`` says how many did).
+    """
+    from hw2.seeds import mean_curve, mean_sd
+
+    combined = []
+    for runs in zip(*per_seed):
+        first = runs[0]
+        if any((r.lr, r.no_maxpool) != (first.lr, first.no_maxpool) for r in runs):
+            raise ValueError("combine_seeds: the sweeps list their runs in different orders")
+        ok = [r for r in runs if not r.diverged]
+        out = RunResult(lr=first.lr, no_maxpool=first.no_maxpool, seeds=list(seeds),
+                        n_diverged_seeds=len(runs) - len(ok), train_time_s=sum(r.train_time_s for r in runs))
+        if not ok:
+            out.diverged = True
+            out.diverged_epoch = min(r.diverged_epoch for r in runs)
+            n = len(first.train_loss)
+            out.train_loss, out.train_loss_cumulative, out.val_acc = [None] * n, [None] * n, [None] * n
+        else:
+            out.train_loss = mean_curve([r.train_loss for r in ok])
+            out.train_loss_cumulative = mean_curve([r.train_loss_cumulative for r in ok])
+            out.val_acc = mean_curve([r.val_acc for r in ok])
+            out.test_acc = mean_sd([r.test_acc for r in ok])[0]
+            out.sd = {"final_val_acc": mean_sd([r.val_acc[-1] for r in ok])[1],
+                      "test_acc": mean_sd([r.test_acc for r in ok])[1],
+                      "final_train_loss": mean_sd([r.train_loss[-1] for r in ok])[1]}
+        combined.append(out)
+    return combined
 
 
 # --------------------------------------------------------------------------- helpers

@@ -9,17 +9,27 @@ Profiles:
 
 Each experiment's settings are a plain dict (they are written verbatim into its
 results.json).  ``get_config`` returns a deep copy with optional overrides.
+
+Repeated runs: ``<profile>-seeds<N>`` (``make report SEEDS=3`` asks for
+``default-seeds3``) is the profile with ``n_seeds`` set to N in every experiment
+that trains something; such an experiment runs with seeds seed, seed+1, ...,
+seed+N-1 and reports mean and standard deviation.  It is a profile of its own,
+so its results (results/default-seeds3/) and report (report/report-default-seeds3.*)
+never replace the single-seed ones.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
+import re
 from typing import Any
 
 from hw2.errors import Hw2Error
 
 PROFILES = ("quick", "default", "homework")
+_SEEDS_SUFFIX = re.compile(r"^(?P<base>[a-z]+)-seeds(?P<n>[0-9]+)$")
 
 # The experiments in report order: (module under experiments/, make target, section title).
 EXPERIMENTS = (
@@ -64,6 +74,7 @@ Q2_DEFAULT: dict[str, Any] = {
     "batch_size": 8,
     "dropout": 0.7,
     "seed": 42,
+    "n_seeds": 1,  # repeat the sweep with seeds seed, seed+1, ... (profile <name>-seeds<N>)
     "parallel": True,  # on a CPU, train the two variants in two processes
     "logreg_l2": 1e-4,
     "logreg_max_iter": 100,
@@ -77,6 +88,7 @@ Q2_DEFAULT: dict[str, Any] = {
 # filterbank_rate: the skeleton built its mel filterbank for 16 kHz (a bug kept in homework).
 Q3_DEFAULT: dict[str, Any] = {
     "seed": 42,
+    "n_seeds": 1,  # train each decoder with seeds seed, seed+1, ... (profile <name>-seeds<N>)
     "data": "standin",
     "ljspeech_dir": None,
     "max_utterances": None,
@@ -133,14 +145,39 @@ def experiment_names() -> list[str]:
     return [name for name, _, _ in EXPERIMENTS]
 
 
+def split_profile(profile: str) -> tuple[str, int | None]:
+    """Return (base profile, number of seeds or None) for ``quick``, ``default-seeds3`` and so on."""
+    match = _SEEDS_SUFFIX.match(profile)
+    base, n_seeds = (match["base"], int(match["n"])) if match else (profile, None)
+    if base not in PROFILES or n_seeds == 0:
+        raise Hw2Error(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}, "
+                       "optionally with -seeds<N> (N >= 1), e.g. default-seeds3")
+    return base, n_seeds
+
+
+def profile_name(base: str, seeds: int | None = None) -> str:
+    """Return the profile name for ``base`` repeated over ``seeds`` seeds (``base`` itself for None or 1)."""
+    return base if seeds in (None, 1) else f"{base}-seeds{seeds}"
+
+
+def profile_arg(text: str) -> str:
+    """argparse type for ``--profile``: a known profile, optionally with -seeds<N>."""
+    try:
+        split_profile(text)
+    except Hw2Error as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def get_config(experiment: str, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return a copy of ``experiment``'s settings under ``profile``, with ``overrides`` applied."""
-    if profile not in PROFILES:
-        raise Hw2Error(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    base, n_seeds = split_profile(profile)
     try:
-        config = copy.deepcopy(CONFIGS[experiment][profile])
+        config = copy.deepcopy(CONFIGS[experiment][base])
     except KeyError:
-        raise Hw2Error(f"experiment {experiment!r} has no settings for profile {profile!r} in hw2/profiles.py") from None
+        raise Hw2Error(f"experiment {experiment!r} has no settings for profile {base!r} in hw2/profiles.py") from None
+    if n_seeds is not None and "n_seeds" in config:
+        config["n_seeds"] = n_seeds
     for key, value in (overrides or {}).items():
         if key not in config:
             raise Hw2Error(f"{experiment} has no setting {key!r}; known: {', '.join(sorted(config))}")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from hw2.profiles import PROFILES, experiment_names
+from hw2.profiles import PROFILES, experiment_names, profile_arg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="run missing experiments, fill the templates, render HTML and PDF")
-    b.add_argument("--profile", choices=PROFILES, default="default", help="results profile (default: %(default)s)")
+    b.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE",
+                   help=f"results profile: {', '.join(PROFILES)}, optionally with -seeds<N> "
+                        "(repeated over N seeds, e.g. default-seeds3) (default: %(default)s)")
     b.add_argument("--run", choices=("stale", "missing", "none"), default="stale",
                    help="stale: rerun experiments whose results are missing or out of date (default); "
                         "missing: only absent ones; none: never run, fail if absent")
@@ -34,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
 
     st = sub.add_parser("status", help="say per experiment whether its results are fresh, stale (and why) or missing")
-    st.add_argument("--profile", choices=PROFILES, default="default")
+    st.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
     st.add_argument("--results-dir", type=Path, default=None)
 
     r = sub.add_parser("run", help="run one experiment (always), then nothing else")
     r.add_argument("experiment", choices=experiment_names())
-    r.add_argument("--profile", choices=PROFILES, default="default")
+    r.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
     r.add_argument("--results-dir", type=Path, default=None)
 
     args = parser.parse_args(argv)
