@@ -25,6 +25,7 @@ from typing import Any, Callable
 from hw2 import fingerprint
 from hw2.errors import Hw2Error
 from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override, profile_arg
+from hw2.checkpoint import NO_CHECKPOINTS, Checkpointer
 from hw2.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
 
 
@@ -39,6 +40,7 @@ class RunContext:
     device: Any
     progress: bool = True
     figures: list[str] = field(default_factory=list)
+    checkpoints: Checkpointer = NO_CHECKPOINTS  # per-epoch training states (resumed after an interruption)
 
     @property
     def figure_dir(self) -> Path:
@@ -81,6 +83,9 @@ def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="results root (default: $HW2_RESULTS_DIR or ./results)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start training from scratch even if an interrupted run of the same code, "
+                             "settings and data left per-epoch checkpoints (they are resumed by default)")
     parser.add_argument("--show-config", action="store_true",
                         help="print the resolved settings as JSON and exit")
     return parser
@@ -130,8 +135,12 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     staging = staging_dir(final)
     started = now_utc()
     t0 = time.perf_counter()
+    # checkpoints live beside the results, in a folder named after what the results depend on
+    key = fingerprint.compute(config, data_fp)["digest"][:16]
+    checkpoints = Checkpointer(root / args.profile / ".checkpoints" / name / key, resume=not args.no_resume)
     ctx = RunContext(name=name, profile=args.profile, config=config, outdir=staging, device=device,
-                     progress=not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("HW2_PROGRESS")))
+                     progress=not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("HW2_PROGRESS")),
+                     checkpoints=checkpoints)
     try:
         results = run(ctx)
         wall = time.perf_counter() - t0
@@ -149,11 +158,13 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
             "libraries": library_versions(),
             "hardware": hardware(str(device)),
             "figures": sorted(ctx.figures),
+            "resumed_from_checkpoints": sorted(checkpoints.resumed),
             "command": f"python -m experiments.{name} --profile {args.profile}"
                        + "".join(f" --set {t}" for t in args.overrides),
         }
         write_json_atomic(staging / "results.json", results)
         swap_in(staging, final)
+        checkpoints.clear()
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

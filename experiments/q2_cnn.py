@@ -258,7 +258,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
             print(f"q2_cnn: seed {seed} ({i + 1} of {len(seeds)})", file=sys.stderr, flush=True)
         per_seed.append(train_sweep(splits, lrs=lrs, variants=[flag for _, flag in VARIANTS], epochs=cfg["epochs"],
                                     batch_size=cfg["batch_size"], dropout=cfg["dropout"], seed=seed,
-                                    device=ctx.device, parallel=cfg["parallel"], progress=ctx.progress))
+                                    device=ctx.device, parallel=cfg["parallel"], progress=ctx.progress,
+                                    checkpoints=ctx.checkpoints))
     results = per_seed[0] if len(seeds) == 1 else combine_seeds(per_seed, seeds)
     timing["training_s"] = time.perf_counter() - t0
     n_train = len(data.train_labels)

@@ -202,7 +202,8 @@ def run(ctx: RunContext) -> dict:
 
         model = build_model(model_cfg, name, seed)
         t0 = time.perf_counter()
-        history = train(model, sets["train"], sets["val"], cfg, device, seed, ctx.progress, log)
+        history = train(model, sets["train"], sets["val"], cfg, device, seed, ctx.progress, log,
+                        ctx.checkpoints, f"q3-{name}-seed{seed}")
         timings[f"{name}_train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -215,7 +216,8 @@ def run(ctx: RunContext) -> dict:
         for extra in seeds[1:]:  # repeated runs (profile <name>-seedsN): only their test scores are kept
             log(f"{name}: seed {extra} ({len(per_seed) + 1} of {len(seeds)})")
             again = build_model(model_cfg, name, extra)
-            train(again, sets["train"], sets["val"], cfg, device, extra, ctx.progress, log)
+            train(again, sets["train"], sets["val"], cfg, device, extra, ctx.progress, log,
+                  ctx.checkpoints, f"q3-{name}-seed{extra}")
             out = evaluate(again, sets["test"], cfg["eval_batch_size"], device, cfg["pad_to_frames"],
                            cfg["max_decode_steps"])
             per_seed.append({"loss": out["loss"], **out["scores"]})

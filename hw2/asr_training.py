@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from hw2.audio_features import log_mel_spectrogram, mel_filterbank
 from hw2.ljspeech import Utterance, read_wav
 from hw2.text_metrics import mean_scores
 from hw2.tokenizer import decode, encode_batch
+
+if TYPE_CHECKING:
+    from hw2.checkpoint import Checkpointer
 
 LABEL_SMOOTHING = 0.1
 
@@ -157,15 +160,33 @@ def evaluate(model: SpeechRecognizer, data: SpeechSet, batch_size: int, device: 
 
 def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg: dict,
           device: torch.device, seed: int, progress: bool = False,
-          log: Callable[[str], None] | None = None) -> list[dict]:
-    """Train ``model`` as the course does and return one record per epoch (losses, scores, times, lr)."""
+          log: Callable[[str], None] | None = None, checkpoints: Checkpointer | None = None,
+          checkpoint_name: str | None = None) -> list[dict]:
+    """Train ``model`` as the course does and return one record per epoch (losses, scores, times, lr).
+
+    With ``checkpoints`` the state after every epoch (weights, optimiser, batch-order and
+    dropout random states, history) is saved as ``checkpoint_name``, and a saved state is
+    resumed, so that an interrupted run ends as the uninterrupted one would.
+    """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"])
     rng = np.random.default_rng(seed)
     epochs, pad_to = cfg["epochs"], cfg["pad_to_frames"]
     per_step = cfg["lr_schedule"] == "step"
-    history = []
-    for epoch in range(1, epochs + 1):
+    history: list[dict] = []
+    saving = checkpoints is not None and checkpoints.enabled and checkpoint_name is not None
+    state = checkpoints.load(checkpoint_name) if saving else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        history = state["history"]
+        if log:
+            log(f"{model.decoder_name}: resumed after epoch {len(history)} from {checkpoints.path(checkpoint_name)}")
+    for epoch in range(len(history) + 1, epochs + 1):
         model.train()
         batches = training_batches(train_set.lengths, cfg["batch_size"], rng, bucket=cfg["length_buckets"])
         if not per_step:
@@ -205,6 +226,11 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
             "val_time_s": time.perf_counter() - t1,
         }
         history.append(record)
+        if saving:
+            checkpoints.save(checkpoint_name, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(), "history": history,
+                **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})})
         if log:
             s = val["scores"]
             log(f"{model.decoder_name} epoch {epoch:2d}: train {record['train_loss']:.3f} val {val['loss']:.3f} "

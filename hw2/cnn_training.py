@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from hw2.checkpoint import Checkpointer
 from hw2.cnn import CNN, IMAGE_SIZE, N_CLASSES
 
 PIXEL_SCALE = 256.0  # the course loader divides the uint8 pixels by 256
@@ -98,6 +99,7 @@ class RunResult:
     seeds: list = field(default_factory=list)
     n_diverged_seeds: int = 0
     sd: dict = field(default_factory=dict)
+    resumed_after_epoch: int = 0  # > 0: this run was resumed from the checkpoint of that epoch
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (without the per-step losses)."""
@@ -362,11 +364,14 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
                   batch_size: int = 8, dropout: float = 0.7, seed: int = 42,
                   device: torch.device | str = "cpu", max_steps: int | None = None, evaluate: bool = True,
                   record_steps: bool = False, progress: bool = False, position: int = 0,
-                  stream: SkeletonRandomStream | None = None) -> list[RunResult]:
+                  stream: SkeletonRandomStream | None = None, checkpoints: Checkpointer | None = None,
+                  checkpoint_name: str | None = None) -> list[RunResult]:
     """Train one variant at every learning rate in ``lrs`` at once; return one RunResult per lr.
 
     ``stream`` (built from ``seed`` when not given) must be fresh; build it outside any worker
-    thread, since seeding it briefly uses torch's global generator.
+    thread, since seeding it briefly uses torch's global generator.  With ``checkpoints`` the
+    state after every epoch is saved as ``checkpoint_name`` and a saved state is resumed: the
+    weights, the random stream and the histories, so that the result is the uninterrupted one.
     """
     device = torch.device(device)
     t0 = time.perf_counter()
@@ -375,7 +380,8 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
         with _intra_op_threads(1):  # batch-8 steps gain nothing from intra-op threads and lose a lot on busy cores
             return train_grouped(data, lrs=lrs, no_maxpool=no_maxpool, epochs=epochs, batch_size=batch_size,
                                  dropout=dropout, seed=seed, device=device, max_steps=max_steps, evaluate=evaluate,
-                                 record_steps=record_steps, progress=progress, position=position, stream=stream)
+                                 record_steps=record_steps, progress=progress, position=position, stream=stream,
+                                 checkpoints=checkpoints, checkpoint_name=checkpoint_name)
     stream = stream or SkeletonRandomStream(seed, dropout, no_maxpool)
     group = GroupedCNN(stream.initial_model, len(lrs), device)
     lr_t = torch.tensor([float(lr) for lr in lrs], dtype=torch.float32, device=device)
@@ -389,10 +395,25 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
         n_batches_total = n_batches * epochs
     cums = [[0.0, 0] for _ in runs]
     steps = 0
+    first_epoch, time_before = 1, 0.0
+    saving = checkpoints is not None and checkpoints.enabled and checkpoint_name is not None and max_steps is None
+    state = checkpoints.load(checkpoint_name) if saving else None
+    if state is not None:
+        with torch.no_grad():
+            for p, saved in zip(group.parameters(), state["parameters"]):
+                p.copy_(saved)
+        stream.generator.set_state(state["generator"])
+        lr_t.copy_(state["lrs"])
+        group.set_lrs(lr_t)
+        runs = [RunResult(**run) for run in state["runs"]]
+        cums, steps, time_before = state["cums"], state["steps"], state["train_time_s"]
+        first_epoch = state["epoch"] + 1
+        for run in runs:
+            run.resumed_after_epoch = state["epoch"]
     name = "no-maxpool" if no_maxpool else "maxpool"
     epoch_bar = _bar(progress, total=epochs, desc=f"{name} lr={','.join(f'{lr:g}' for lr in lrs)}",
-                     unit="epoch", position=2 * position)
-    for epoch in range(1, epochs + 1):
+                     unit="epoch", position=2 * position, initial=first_epoch - 1)
+    for epoch in range(first_epoch, epochs + 1):
         order = stream.epoch_order(n).to(device)
         loss_sums = torch.zeros(len(runs), dtype=torch.float64, device=device)
         batches_done = 0
@@ -431,13 +452,18 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
                 if run.diverged:
                     lr_t[r] = 0.0
             group.set_lrs(lr_t)
+        if saving:
+            checkpoints.save(checkpoint_name, {
+                "epoch": epoch, "steps": steps, "parameters": [p.detach().cpu() for p in group.parameters()],
+                "generator": stream.generator.get_state(), "lrs": lr_t.cpu(), "cums": cums,
+                "runs": [run.to_dict() for run in runs], "train_time_s": time_before + time.perf_counter() - t0})
         if max_steps is not None and steps >= max_steps:
             break
     epoch_bar.close()
     if evaluate:
         for run, acc in zip(runs, group.accuracy(data.test_x, data.test_y)):
             run.test_acc = None if run.diverged else acc
-    wall = time.perf_counter() - t0
+    wall = time_before + time.perf_counter() - t0
     for run in runs:
         run.train_time_s = wall
     return runs
@@ -446,7 +472,7 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
 def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[bool], epochs: int,
                 batch_size: int = 8, dropout: float = 0.7, seed: int = 42, device: torch.device | str = "cpu",
                 parallel: bool = True, max_steps: int | None = None, evaluate: bool = True,
-                progress: bool = False) -> list[RunResult]:
+                progress: bool = False, checkpoints: Checkpointer | None = None) -> list[RunResult]:
     """Train every (variant, lr) pair, one grouped model per variant; return the runs variant by variant.
 
     On a CPU each variant runs on one core (batch-8 operations gain nothing from
@@ -458,12 +484,14 @@ def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[
     """
     device = torch.device(device)
     kwargs = dict(lrs=lrs, epochs=epochs, batch_size=batch_size, dropout=dropout, seed=seed, device=device,
-                  max_steps=max_steps, evaluate=evaluate, progress=progress)
+                  max_steps=max_steps, evaluate=evaluate, progress=progress, checkpoints=checkpoints)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(len(variants), cores) if parallel and device.type == "cpu" else 1
+    names = {v: f"q2-{'no_maxpool' if v else 'maxpool'}-seed{seed}" for v in variants}
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [run for v in variants for run in train_grouped(data, no_maxpool=v, **kwargs)]
-    jobs = [dict(kwargs, no_maxpool=v, position=i) for i, v in enumerate(variants)]
+        return [run for v in variants
+                for run in train_grouped(data, no_maxpool=v, checkpoint_name=names[v], **kwargs)]
+    jobs = [dict(kwargs, no_maxpool=v, position=i, checkpoint_name=names[v]) for i, v in enumerate(variants)]
     return [run for runs in _in_forked_processes(train_grouped, data, jobs) for run in runs]
 
 

@@ -163,3 +163,49 @@ def test_divergence_is_recorded_not_raised():
 def test_plain_loop_records_divergence_too():
     run = train_plain(random_splits(), lr=1e30, no_maxpool=True, epochs=2)
     assert run.diverged and run.test_acc is None and run.train_loss[-1] is None
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_sweep_killed_after_an_epoch_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """A sweep interrupted after epoch 2 of 3 resumes from its checkpoint and ends exactly as an uninterrupted one."""
+    from hw2.checkpoint import Checkpointer
+
+    data = random_splits(n_train=40)
+    whole = train_sweep(data, lrs=LRS, variants=(False, True), epochs=3, parallel=False)
+
+    ck = Checkpointer(tmp_path / "key")
+    real_save = Checkpointer.save
+
+    def save_then_die(self, name, state):
+        real_save(self, name, state)
+        if state["epoch"] == 2:
+            raise _Interrupt(name)
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
+    with pytest.raises(_Interrupt):
+        train_sweep(data, lrs=LRS, variants=(False, True), epochs=3, parallel=False, checkpoints=ck)
+    monkeypatch.setattr(Checkpointer, "save", real_save)
+    assert sorted(p.name for p in (tmp_path / "key").iterdir()) == ["q2-maxpool-seed42.pt"]
+    resumed = train_sweep(data, lrs=LRS, variants=(False, True), epochs=3, parallel=False, checkpoints=ck)
+    assert ck.resumed == ["q2-maxpool-seed42"]
+    for a, b in zip(whole, resumed):
+        assert (a.lr, a.no_maxpool) == (b.lr, b.no_maxpool)
+        assert a.train_loss == b.train_loss and a.val_acc == b.val_acc and a.test_acc == b.test_acc
+        assert a.train_loss_cumulative == b.train_loss_cumulative
+    assert [r.resumed_after_epoch for r in resumed] == [2, 2, 2, 0, 0, 0]
+
+
+def test_damaged_checkpoint_is_ignored_with_a_message(tmp_path, capsys):
+    from hw2.checkpoint import Checkpointer
+
+    ck = Checkpointer(tmp_path / "key")
+    (tmp_path / "key").mkdir()
+    ck.path("q2-maxpool-seed42").write_bytes(b"not a checkpoint")
+    data = random_splits(n_train=16)
+    runs = train_sweep(data, lrs=(0.01,), variants=(False,), epochs=1, parallel=False, checkpoints=ck)
+    assert runs[0].resumed_after_epoch == 0 and ck.resumed == []
+    err = capsys.readouterr().err
+    assert "q2-maxpool-seed42.pt: unreadable checkpoint" in err and len(err.strip().splitlines()) == 1

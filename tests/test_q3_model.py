@@ -163,3 +163,41 @@ def test_a_few_steps_fit_a_tiny_set_and_evaluation_reports_scores(decoder):
     result = evaluate(m, data, 4, torch.device("cpu"), max_steps=12)
     assert set(result["scores"]) >= {"jaccard", "cosine", "damerau_levenshtein", "cer", "wer"}
     assert len(result["decoded"]) == 8 and result["loss"] > 0
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_training_killed_after_an_epoch_resumes_to_the_same_model(decoder, tmp_path, monkeypatch):
+    """Interrupted after epoch 2 of 3, training resumes from the checkpoint and ends with identical weights."""
+    from hw2.asr_training import train
+    from hw2.checkpoint import Checkpointer
+
+    data = toy_set(12)
+    cfg = {"learning_rate": 3e-3, "epochs": 3, "pad_to_frames": None, "lr_schedule": "step", "batch_size": 4,
+           "length_buckets": True, "eval_batch_size": 6}
+    cpu = torch.device("cpu")
+    whole_model = build_model(TINY, decoder, 0)
+    whole = train(whole_model, data, data, cfg, cpu, seed=0)
+
+    ck = Checkpointer(tmp_path / "key")
+    real_save = Checkpointer.save
+
+    def save_then_die(self, name, state):
+        real_save(self, name, state)
+        if len(state["history"]) == 2:
+            raise _Interrupt(name)
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
+    with pytest.raises(_Interrupt):
+        train(build_model(TINY, decoder, 0), data, data, cfg, cpu, seed=0, checkpoints=ck, checkpoint_name="run")
+    monkeypatch.setattr(Checkpointer, "save", real_save)
+    torch.manual_seed(123)  # a different global random state: the checkpoint must restore the one that counts
+    resumed_model = build_model(TINY, decoder, 0)
+    resumed = train(resumed_model, data, data, cfg, cpu, seed=0, checkpoints=ck, checkpoint_name="run")
+    assert ck.resumed == ["run"] and len(resumed) == 3
+    assert [h["train_loss"] for h in resumed] == [h["train_loss"] for h in whole]
+    for (name, a), b in zip(whole_model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
