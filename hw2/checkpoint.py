@@ -10,14 +10,14 @@ checkpoints are removed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from hw2.results import write_atomic
 
 
 class Checkpointer:
@@ -38,17 +38,8 @@ class Checkpointer:
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Write ``state`` (tensors, numbers, strings, lists, dicts) as ``name``, atomically."""
-        if self.directory is None:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(state, fh)
-            os.replace(tmp, self.path(name))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self.directory is not None:
+            write_atomic(self.path(name), lambda fh: torch.save(state, fh))
 
     def load(self, name: str) -> dict[str, Any] | None:
         """Return the saved state ``name``, or None when there is none (or resuming is off).

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -477,7 +476,8 @@ def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[
 
     On a CPU each variant runs on one core (batch-8 operations gain nothing from
     torch's intra-op threads, and lose a lot when the cores are shared).  With
-    ``parallel`` and a core for each, the variants train side by side in forked
+    ``parallel`` and a core for each (torch's thread count: all cores by default,
+    fewer when ``JOBS=N`` shares them out), the variants train side by side in forked
     processes: threads would serialise on the interpreter lock, since a batch-8
     step is mostly Python and dispatch overhead (measured on 2 cores: two threads
     were slower than one variant after the other, two processes faster).
@@ -485,7 +485,7 @@ def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[
     device = torch.device(device)
     kwargs = dict(lrs=lrs, epochs=epochs, batch_size=batch_size, dropout=dropout, seed=seed, device=device,
                   max_steps=max_steps, evaluate=evaluate, progress=progress, checkpoints=checkpoints)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = torch.get_num_threads()  # this process's share of the cores (HW2_THREADS under JOBS=N)
     workers = min(len(variants), cores) if parallel and device.type == "cpu" else 1
     names = {v: f"q2-{'no_maxpool' if v else 'maxpool'}-seed{seed}" for v in variants}
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():

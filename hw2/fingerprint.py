@@ -60,15 +60,9 @@ def imported_sources() -> list[str]:
 
 def library_versions() -> dict[str, str | None]:
     """Return the versions of the libraries whose changes can change results."""
-    from importlib import metadata
+    from hw2.provenance import versions_of
 
-    out: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return versions_of(LIBRARIES)
 
 
 def compute(config: dict[str, Any], data: dict[str, Any], sources: list[str] | None = None) -> dict[str, Any]:

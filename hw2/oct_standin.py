@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hw2.octmnist import SPLITS, TRAIN_CLASS_COUNTS, data_dir
+from hw2.results import write_atomic
 
 GENERATOR_VERSION = 1
 HI = 56  # drawing resolution; images are averaged 2x2 down to 28x28
@@ -74,17 +73,7 @@ def ensure_standin(n_train: int, n_val: int, n_test: int, seed: int,
 
 def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as a compressed .npz through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 # --------------------------------------------------------------------------- generation

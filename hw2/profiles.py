@@ -38,6 +38,9 @@ EXPERIMENTS = (
     ("q3_asr", "q3", "Speech recognition on LJ Speech"),
 )
 
+# Experiments that measure wall-clock time: with JOBS=N they run alone, after the others, on all cores.
+TIMES_ITSELF = frozenset({"q1_attention"})
+
 # Each experiment's settings: the default profile in full, and what quick and homework change.
 
 Q1_DEFAULT: dict[str, Any] = {

@@ -39,15 +39,20 @@ def git_state() -> dict[str, Any]:
     }
 
 
-def library_versions() -> dict[str, str | None]:
-    """Return the installed versions of the libraries that shape the results."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
+def versions_of(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Return the installed version of each named distribution (None when it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def library_versions() -> dict[str, str | None]:
+    """Return the Python version and the installed versions of the libraries that shape the results."""
+    return {"python": platform.python_version(), **versions_of(LIBRARIES)}
 
 
 def cpu_model() -> str:

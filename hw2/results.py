@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 from hw2.errors import ResultsError
 
@@ -53,20 +53,32 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = True) -> None:
+    """Create ``path`` by calling ``write(file)`` on a temporary file beside it, then renaming it.
+
+    Readers see the old file or the complete new one, never a partial one; on any
+    error (or an interrupt) the temporary file is removed and ``path`` is untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_clean(data), fh, indent=2, sort_keys=False, allow_nan=False)
-            fh.write("\n")
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    def write(fh: IO) -> None:
+        json.dump(_clean(data), fh, indent=2, sort_keys=False, allow_nan=False)
+        fh.write("\n")
+
+    write_atomic(path, write, binary=False)
 
 
 def read_results(path: Path) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 * ``local`` with ``jobs=1``: one after another, progress bars in the terminal.
 * ``local`` with ``jobs=N``: N child processes at once, each limited to
-  ``cpu_count // N`` torch threads so they share the cores instead of fighting.
+  ``cpu_count // N`` torch threads so they share the cores instead of fighting;
+  the longest (by the wall time its last results recorded) starts first, and an
+  experiment that measures wall-clock time (``TIMES_ITSELF``, Q1's attention
+  timings) runs alone afterwards on all cores, so that others do not skew it.
 * ``slurm``: each experiment becomes a Slurm job through submitit; the jobs write
   into the same results tree (a shared file system), so the report step is the same.
 * ``submitit-local``: submitit's local executor, which runs the same submission
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -18,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from hw2.results import REPO_ROOT, results_root
+from hw2.profiles import TIMES_ITSELF
+from hw2.results import REPO_ROOT, experiment_dir, results_root
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
@@ -54,18 +59,36 @@ def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, e
     if executor != "local":
         _run_submitit(names, profile, root, executor)
         return
-    if jobs <= 1 or len(names) == 1:
-        for name in names:
-            print(f"running {name} ({profile}) ...", flush=True)
-            run_one(name, profile, str(root) if root else None)
-        return
-    threads = max(1, (os.cpu_count() or 1) // min(jobs, len(names)))
-    print(f"running {', '.join(names)} ({profile}) in {min(jobs, len(names))} processes, "
-          f"{threads} threads each ...", flush=True)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_one, name, profile, str(root) if root else None, threads, True) for name in names]
-        for future in futures:
-            print(f"{future.result()}: done", flush=True)
+    alone = [name for name in names if name in TIMES_ITSELF] if jobs > 1 else list(names)
+    shared = sorted((name for name in names if name not in alone),
+                    key=lambda name: -expected_seconds(name, profile, root))
+    if len(shared) == 1:
+        alone, shared = shared + alone, []
+    if shared:
+        threads = max(1, (os.cpu_count() or 1) // min(jobs, len(shared)))
+        print(f"running {', '.join(shared)} ({profile}) in {min(jobs, len(shared))} processes, "
+              f"{threads} thread(s) each, longest first ...", flush=True)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_one, name, profile, str(root) if root else None, threads, True)
+                       for name in shared]
+            for future in futures:
+                print(f"{future.result()}: done", flush=True)
+    for name in alone:
+        print(f"running {name} ({profile}){' alone: it measures wall-clock time' if shared else ''} ...", flush=True)
+        run_one(name, profile, str(root) if root else None)
+
+
+def expected_seconds(name: str, profile: str, root: Path | None) -> float:
+    """Return how long ``name`` took when its results under ``profile`` (else default) were made; 0 if unknown."""
+    import json
+
+    for prof in (profile, "default"):
+        path = experiment_dir(prof, name, root) / "results.json"
+        try:
+            return float(json.loads(path.read_text(encoding="utf-8"))["meta"]["wall_time_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0.0
 
 
 def _run_submitit(names: list[str], profile: str, root: Path | None, executor: str) -> None:
