@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from hw2.asr_model import SpeechRecognizer
 from hw2.audio_features import log_mel_spectrogram, mel_filterbank
+from hw2.device import ThreadShare
 from hw2.ljspeech import Utterance, read_wav
 from hw2.text_metrics import mean_scores
 from hw2.tokenizer import decode, encode_batch
@@ -186,6 +187,7 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
         history = state["history"]
         if log:
             log(f"{model.decoder_name}: resumed after epoch {len(history)} from {checkpoints.path(checkpoint_name)}")
+    threads = ThreadShare()  # under JOBS=N: take over the cores of experiments that have finished
     for epoch in range(len(history) + 1, epochs + 1):
         model.train()
         batches = training_batches(train_set.lengths, cfg["batch_size"], rng, bucket=cfg["length_buckets"])
@@ -199,6 +201,7 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
             bar = tqdm(batches, desc=f"{model.decoder_name} epoch {epoch}/{epochs}", unit="batch", leave=False)
         t0, loss_sum, seen = time.perf_counter(), 0.0, 0
         for step, index in enumerate(bar):
+            threads.update()
             if per_step:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg["learning_rate"] * lr_factor(epoch - 1 + step / len(batches), epochs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 
@@ -36,8 +37,8 @@ def test_longest_first_and_timing_experiments_alone(results_root, monkeypatch):
         (results_root / "default" / name).mkdir(parents=True)
         (results_root / "default" / name / "results.json").write_text(json.dumps({"meta": {"wall_time_s": wall}}))
     calls = []
-    monkeypatch.setattr(executors, "run_one", lambda name, profile, root, threads=None, quiet=False:
-                        calls.append((name, threads)) or name)
+    monkeypatch.setattr(executors, "run_one", lambda name, profile, root, threads=None, quiet=False,
+                        threads_file=None: calls.append((name, threads)) or name)
 
     class InOrder:  # runs each submitted job at once, so that the calls list the submission order
         def __init__(self, max_workers):
@@ -50,7 +51,7 @@ def test_longest_first_and_timing_experiments_alone(results_root, monkeypatch):
             return False
 
         def submit(self, fn, *args):
-            future = executors.concurrent.futures.Future()
+            future = concurrent.futures.Future()
             future.set_result(fn(*args))
             return future
 
@@ -66,3 +67,35 @@ def test_longest_first_and_timing_experiments_alone(results_root, monkeypatch):
 def test_unknown_executor():
     with pytest.raises(Hw2Error, match="EXECUTOR"):
         run_many(["q1_attention"], "quick", None, executor="lsf")
+
+
+def test_thread_share_follows_the_experiments_still_running(tmp_path, monkeypatch):
+    """The runner's share file says cores // running; a training loop's ThreadShare applies it."""
+    import torch
+
+    from hw2.device import ThreadShare
+    from hw2.report.executors import ThreadShareFile
+
+    share = ThreadShareFile(tmp_path / "threads", cores=4)
+    with share.running():
+        with share.running():
+            assert share.path.read_text().strip() == "2"
+        assert share.path.read_text().strip() == "4"
+    assert share.path.read_text().strip() == "4"
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        (tmp_path / "threads").write_text("2\n")
+        monkeypatch.setenv("HW2_THREADS_FILE", str(tmp_path / "threads"))
+        follower = ThreadShare(interval_s=0.0)
+        follower.update()
+        assert torch.get_num_threads() == 2
+        (tmp_path / "threads").write_text("garbage")
+        follower.update()  # unreadable: left as it is
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("HW2_THREADS_FILE")
+        ThreadShare().update()  # a plain run: nothing happens
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

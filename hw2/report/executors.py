@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import subprocess
 import sys
+import tempfile
+import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,11 +38,18 @@ def experiment_command(name: str, profile: str, root: Path | None) -> list[str]:
     return cmd
 
 
-def run_one(name: str, profile: str, root: str | None, threads: int | None = None, quiet: bool = False) -> str:
-    """Run one experiment in a child process; raise Hw2Error when it fails. Returns its name."""
+def run_one(name: str, profile: str, root: str | None, threads: int | None = None, quiet: bool = False,
+            threads_file: Path | None = None) -> str:
+    """Run one experiment in a child process; raise Hw2Error when it fails. Returns its name.
+
+    ``threads`` sets its torch thread count; ``threads_file`` names the file whose number it
+    follows while it trains (see ``hw2.device.ThreadShare``).
+    """
     env = dict(os.environ)
     if threads:
         env["HW2_THREADS"] = str(threads)
+    if threads_file is not None:
+        env["HW2_THREADS_FILE"] = str(threads_file)
     proc = subprocess.run(experiment_command(name, profile, Path(root) if root else None), cwd=REPO_ROOT,
                           env=env, capture_output=quiet, text=True)
     if proc.returncode != 0:
@@ -65,25 +74,62 @@ def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, e
     if len(shared) == 1:
         alone, shared = shared + alone, []
     if shared:
-        threads = max(1, (os.cpu_count() or 1) // min(jobs, len(shared)))
+        cores = os.cpu_count() or 1
+        threads = max(1, cores // min(jobs, len(shared)))
         print(f"running {', '.join(shared)} ({profile}) in {min(jobs, len(shared))} processes, "
-              f"{threads} thread(s) each, longest first ...", flush=True)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_one, name, profile, str(root) if root else None, threads, True)
-                       for name in shared]
-            for future in futures:
-                print(f"{future.result()}: done", flush=True)
+              f"{threads} thread(s) each at first, longest first ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="hw2-jobs-") as tmp:
+            share = ThreadShareFile(Path(tmp) / "threads", cores)
+
+            def one(name: str) -> str:
+                with share.running():
+                    return run_one(name, profile, str(root) if root else None, threads, True,
+                                   threads_file=share.path)
+
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(one, name) for name in shared]
+                for future in futures:
+                    print(f"{future.result()}: done", flush=True)
     for name in alone:
         print(f"running {name} ({profile}){' alone: it measures wall-clock time' if shared else ''} ...", flush=True)
         run_one(name, profile, str(root) if root else None)
 
 
+class ThreadShareFile:
+    """The file telling parallel experiments their share of the cores: cores // experiments running."""
+
+    def __init__(self, path: Path, cores: int):
+        self.path, self.cores, self.count = path, cores, 0
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def running(self):
+        """Count one more experiment running while the block runs, and rewrite the share."""
+        self._change(+1)
+        try:
+            yield
+        finally:
+            self._change(-1)
+
+    def _change(self, delta: int) -> None:
+        with self.lock:
+            self.count += delta
+            share = max(1, self.cores // max(1, self.count))
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(f"{share}\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
 def expected_seconds(name: str, profile: str, root: Path | None) -> float:
-    """Return how long ``name`` took when its results under ``profile`` (else default) were made; 0 if unknown."""
+    """Return how long ``name`` took when its last results were made; 0 if unknown.
+
+    Looks under ``profile``, then the default profile, in ``root`` and then in the
+    project's results/ (whose default results are committed).
+    """
     import json
 
-    for prof in (profile, "default"):
-        path = experiment_dir(prof, name, root) / "results.json"
+    for prof, where in ((profile, root), ("default", root), ("default", None)):
+        path = experiment_dir(prof, name, where) / "results.json"
         try:
             return float(json.loads(path.read_text(encoding="utf-8"))["meta"]["wall_time_s"])
         except (OSError, ValueError, KeyError, TypeError):
