@@ -83,7 +83,9 @@ def test_seeds_profile_reports_mean_and_sd(tmp_path):
     if not run["diverged"]:
         assert f"{run['test_acc']:.3f} ± {run['sd']['test_acc']:.3f}" in plain
     lstm = q3["decoders"]["lstm"]
-    assert f"{lstm['test']['cer']:.3f} ± {lstm['test_sd']['cer']:.3f}" in plain
+    row = f"{lstm['test']['jaccard']:.3f} | {lstm['test']['cosine']:.3f}"
+    sd_row = f"±{lstm['test_sd']['jaccard']:.3f} | ±{lstm['test_sd']['cosine']:.3f}"
+    assert row in plain and sd_row in plain and plain.index(sd_row) > plain.index(row)
     assert "mean ± sample standard deviation over seeds 42 and 43" in plain
     assert (out / "report-quick-seeds2.html").is_file()
     assert not (results / "quick").exists()  # the single-seed profile's results are left alone
