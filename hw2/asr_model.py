@@ -169,15 +169,11 @@ class AudioEncoder(nn.Module):
 
 # ----------------------------------------------------------------------------- decoders
 
-class CrossAttentionBlock(nn.Module):
-    """Residual cross-attention over the audio, then a residual MLP (both pre-norm)."""
+class CrossAttentionBlock(EncoderBlock):
+    """Residual cross-attention over the audio, then a residual MLP (both pre-norm).
 
-    def __init__(self, width: int, heads: int, mlp_width: int):
-        super().__init__()
-        self.attn_ln = nn.LayerNorm(width)
-        self.attn = MultiHeadAttention(width, heads)
-        self.mlp_ln = nn.LayerNorm(width)
-        self.mlp = mlp(width, mlp_width)
+    The same layers as an encoder block; only the attention reads precomputed audio keys/values.
+    """
 
     def forward(self, x: torch.Tensor, audio_kv: tuple[torch.Tensor, torch.Tensor],
                 valid: torch.Tensor | None) -> torch.Tensor:
