@@ -27,28 +27,28 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (done automatically)
 
 report: $(STAMP) ## rerun experiments whose results are missing or stale, render report/report.{html,pdf}
-	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 status: $(STAMP) ## say per experiment whether its results are fresh or stale, and why
-	$(PY) -m hw2.report status --profile $(PROF)
+	$(PY) -m pipeline status --profile $(PROF)
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
 
 q1: $(STAMP) ## rerun Q1 (attention) and refresh the report
 	$(PY) -m experiments.q1_attention --profile $(PROF)
-	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 q2: $(STAMP) ## rerun Q2 (CNN on OCTMNIST) and refresh the report
 	$(PY) -m experiments.q2_cnn --profile $(PROF)
-	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
 	$(PY) -m experiments.q3_asr --profile $(PROF)
-	$(PY) -m hw2.report build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 data: $(STAMP) ## fetch the real OCTMNIST with the medmnist package (needs a network)
-	$(PY) -m hw2.octmnist fetch
+	$(PY) -m hw2.q2.octmnist fetch
 
 clean: ## remove rendered reports (never results)
 	rm -rf report/report*.html report/report*.pdf report/report*.qmd report/report*.typ report/figures report/.quarto

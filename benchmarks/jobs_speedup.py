@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(profile: str, results: Path, out: Path, jobs: int) -> float:
-    """Run `python -m hw2.report build` and return its wall time in seconds."""
-    cmd = [sys.executable, "-m", "hw2.report", "build", "--profile", profile, "--results-dir", str(results),
+    """Run `python -m pipeline build` and return its wall time in seconds."""
+    cmd = [sys.executable, "-m", "pipeline", "build", "--profile", profile, "--results-dir", str(results),
            "--out-dir", str(out), "--jobs", str(jobs)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -9,7 +9,7 @@ touched. Steps:
 2. on the quick profile, after one full build: append a comment to a Q2 module, a
    Q1 module and a template, rebuild after each, and list what reran.
 
-    .venv/bin/python benchmarks/partial_rebuild.py [--q2-module hw2/cnn.py]
+    .venv/bin/python benchmarks/partial_rebuild.py [--q2-module hw2/q2/cnn.py]
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def touch_comment(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--q2-module", default="hw2/cnn.py", help="a module only Q2 imports (default: %(default)s)")
-    parser.add_argument("--q1-module", default="hw2/attention.py", help="a module only Q1 imports")
+    parser.add_argument("--q2-module", default="hw2/q2/cnn.py", help="a module only Q2 imports (default: %(default)s)")
+    parser.add_argument("--q1-module", default="hw2/q1/attention.py", help="a module only Q1 imports")
     parser.add_argument("--template", default="templates/sections/q1_attention.qmd.j2")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -6,9 +6,9 @@ dropout 0.7, seed 42, the same data order) on full-size OCTMNIST-shaped data
 generated once into data/):
 
 * skeleton: a DataLoader over a per-item Dataset, one run at a time
-  (``hw2.cnn_training.train_plain``), timed with torch's default thread count
+  (``hw2.q2.training.train_plain``), timed with torch's default thread count
   and with one thread; the faster of the two is the baseline;
-* project: ``hw2.cnn_training.train_sweep``, the sweep's six runs trained as two
+* project: ``hw2.q2.training.train_sweep``, the sweep's six runs trained as two
   grouped models, one per variant, in two forked processes (wall time, process
   start included).
 
@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from hw2.cnn_training import TensorSplits, train_plain, train_sweep  # noqa: E402
-from hw2.oct_standin import ensure_standin, standin_params, standin_path  # noqa: E402
-from hw2.octmnist import FULL_SPLIT_SIZES, find_octmnist, load_octmnist  # noqa: E402
+from hw2.q2.training import TensorSplits, train_plain, train_sweep  # noqa: E402
+from hw2.q2.standin import ensure_standin, standin_params, standin_path  # noqa: E402
+from hw2.q2.octmnist import FULL_SPLIT_SIZES, find_octmnist, load_octmnist  # noqa: E402
 
 LRS = (0.1, 0.01, 0.001)
 
@@ -112,7 +112,7 @@ def load_full_size(use_real: bool) -> tuple[TensorSplits, str]:
         note = ""
         if not path.is_file():  # generate in a child process, so that its memory is not counted below
             t0 = time.perf_counter()
-            code = f"from hw2.oct_standin import ensure_standin; ensure_standin{sizes!r}"
+            code = f"from hw2.q2.standin import ensure_standin; ensure_standin{sizes!r}"
             subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
             note = f", generated in {time.perf_counter() - t0:.0f} s"
         path, _ = ensure_standin(*sizes)

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hw2.asr_model import ASRConfig, build_model, greedy_decode_recompute  # noqa: E402
-from hw2.asr_training import collate, load_speech_set, sequence_loss, training_batches  # noqa: E402
-from hw2.ljspeech import read_metadata  # noqa: E402
-from hw2.ljspeech_standin import ensure_standin  # noqa: E402
-from hw2.profiles import get_config  # noqa: E402
+from hw2.q3.model import ASRConfig, build_model, greedy_decode_recompute  # noqa: E402
+from hw2.q3.training import collate, load_speech_set, sequence_loss, training_batches  # noqa: E402
+from hw2.q3.ljspeech import read_metadata  # noqa: E402
+from hw2.q3.standin import ensure_standin  # noqa: E402
+from pipeline.profiles import get_config  # noqa: E402
 
 SKELETON_FRAMES = 2754
 RSS_LIMIT_MB = 4096

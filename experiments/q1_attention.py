@@ -17,9 +17,9 @@ import sympy as sp
 import torch
 from tqdm.auto import tqdm
 
-from experiments.common import RunContext, main
-from hw2 import symbolic as sym
-from hw2.attention import (
+from pipeline.runner import RunContext, main
+from hw2.q1 import symbolic as sym
+from hw2.q1.attention import (
     FORMS,
     feature_dim,
     mclaurin_features,
@@ -304,7 +304,7 @@ def reproducibility(cfg: dict[str, Any], timing: dict[str, Any]) -> dict[str, st
         "data": (f"no data set: queries, keys and values are Gaussian draws from one torch.Generator "
                  f"seeded with {cfg['seed']} (error study: D = {cfg['error_D']}, L = {cfg['error_L']}; "
                  f"timings: D in {cfg['timing_D']}, L from {cfg['timing_L'][0]} to {cfg['timing_L'][-1]})"),
-        "hyperparameters": "none are tuned; the grid of D, K, L and scales is fixed in hw2/profiles.py",
+        "hyperparameters": "none are tuned; the grid of D, K, L and scales is fixed in pipeline/profiles.py",
         "seeds": (f"seed {cfg['seed']}; error curves are medians over {cfg['error_trials']} draws; each timing is "
                   f"the median of up to {cfg['timing_repeats']} calls after one warm-up call"),
         "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg['dtype']}; timings depend on the "

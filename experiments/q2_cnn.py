@@ -7,7 +7,7 @@ rate for both variants, picks each variant's learning rate on validation
 accuracy, and draws sample images and the loss and accuracy curves.
 Settings: data (auto | real | standin), data_path, test_set (course529 | full),
 train_limit, standin_* sizes, lrs, epochs, batch_size, dropout, seed, n_seeds, parallel,
-logreg_l2, logreg_max_iter, samples_per_class (see hw2/profiles.py).
+logreg_l2, logreg_max_iter, samples_per_class (see pipeline/profiles.py).
 """
 
 from __future__ import annotations
@@ -19,21 +19,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from experiments.common import RunContext, main
-from hw2.cnn import CNN, count_macs, get_number_trainable_params, parameter_breakdown
-from hw2.cnn_training import RunResult, TensorSplits, combine_seeds, logistic_regression_baseline, train_sweep
+from pipeline.runner import RunContext, main
+from hw2.q2.cnn import CNN, count_macs, get_number_trainable_params, parameter_breakdown
+from hw2.q2.training import RunResult, TensorSplits, combine_seeds, logistic_regression_baseline, train_sweep
 from hw2.errors import Hw2Error
-from hw2.seeds import seed_list
-from hw2.oct_standin import ensure_standin, standin_params, standin_path
-from hw2.octmnist import (
+from hw2.stats import seed_list
+from hw2.q2.standin import ensure_standin, standin_params, standin_path
+from hw2.files import REPO_ROOT, file_sha256
+from hw2.q2.octmnist import (
     CLASS_DESCRIPTIONS,
     CLASS_NAMES,
     COURSE_TEST_COUNTS,
     FULL_SPLIT_SIZES,
-    REPO_ROOT,
     OctData,
     candidate_paths,
-    file_sha256,
     find_octmnist,
     load_octmnist,
 )
@@ -72,7 +71,7 @@ def load_data(cfg: dict[str, Any]) -> tuple[OctData, dict[str, Any]]:
             return load_octmnist(path, cfg["test_set"], "real", cfg["train_limit"]), notes
         if cfg["data"] == "real":
             raise Hw2Error("OCTMNIST not found (looked in " + ", ".join(str(p) for p in candidate_paths())
-                           + "): run `python -m hw2.octmnist fetch` where a network exists, "
+                           + "): run `python -m hw2.q2.octmnist fetch` where a network exists, "
                            "or use --set data=standin")
         print("q2_cnn: no octmnist.npz found, using the offline stand-in", file=sys.stderr)
     params = standin_params(cfg["standin_train"], cfg["standin_val"], cfg["standin_test"], cfg["standin_seed"])
@@ -308,7 +307,7 @@ def reproducibility(cfg: dict[str, Any], data: OctData, timing: dict[str, Any], 
     if data.source == "real":
         source = f"MedMNIST's octmnist.npz (sha256 {data.sha256[:16]}...), its own train/validation/test splits"
     else:
-        source = (f"the generated stand-in (hw2/oct_standin.py, seed {cfg['standin_seed']}, "
+        source = (f"the generated stand-in (hw2/q2/standin.py, seed {cfg['standin_seed']}, "
                   f"{cfg['standin_train']:,} / {cfg['standin_val']:,} / {cfg['standin_test']:,} images, "
                   f"sha256 {data.sha256[:16]}...)")
     test = "the course's 529-image test subset" if data.test_set == "course529" else "the full test split"

@@ -20,15 +20,15 @@ import time
 
 import torch
 
-from experiments.common import RunContext, main
-from hw2.asr_model import ASRConfig, build_model
-from hw2.asr_training import LABEL_SMOOTHING, SpeechSet, evaluate, load_speech_set, train
+from pipeline.runner import RunContext, main
+from hw2.q3.model import ASRConfig, build_model
+from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, evaluate, load_speech_set, train
 from hw2.errors import DataError, Hw2Error
-from hw2.seeds import combine_metrics, seed_list
-from hw2.ljspeech import candidate_dirs, find_ljspeech, read_metadata, split_by_index
-from hw2.ljspeech_standin import ensure_standin, standin_dir, standin_params
-from hw2.text_metrics import mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown
-from hw2.tokenizer import VOCAB_SIZE, decode
+from hw2.stats import combine_metrics, seed_list
+from hw2.q3.ljspeech import candidate_dirs, find_ljspeech, read_metadata, split_by_index
+from hw2.q3.standin import ensure_standin, standin_dir, standin_params
+from hw2.q3.text_metrics import mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown
+from hw2.q3.tokenizer import VOCAB_SIZE, decode
 
 NAME = "q3_asr"
 DECODER_TITLES = {"lstm": "LSTM decoder", "attention": "attention decoder"}
@@ -203,7 +203,7 @@ def run(ctx: RunContext) -> dict:
         model = build_model(model_cfg, name, seed)
         t0 = time.perf_counter()
         history = train(model, sets["train"], sets["val"], cfg, device, seed, ctx.progress, log,
-                        ctx.checkpoints, f"q3-{name}-seed{seed}")
+                        ctx.checkpoints, f"q3-{name}-seed{seed}", ctx.between_steps)
         timings[f"{name}_train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -217,7 +217,7 @@ def run(ctx: RunContext) -> dict:
             log(f"{name}: seed {extra} ({len(per_seed) + 1} of {len(seeds)})")
             again = build_model(model_cfg, name, extra)
             train(again, sets["train"], sets["val"], cfg, device, extra, ctx.progress, log,
-                  ctx.checkpoints, f"q3-{name}-seed{extra}")
+                  ctx.checkpoints, f"q3-{name}-seed{extra}", ctx.between_steps)
             out = evaluate(again, sets["test"], cfg["eval_batch_size"], device, cfg["pad_to_frames"],
                            cfg["max_decode_steps"])
             per_seed.append({"loss": out["loss"], **out["scores"]})
@@ -284,7 +284,7 @@ def reproducibility(cfg: dict[str, Any], corpus: dict[str, Any], device: torch.d
                  "(train / validation / test) in the course's proportions"),
         "hyperparameters": (f"width {cfg['width']}, {cfg['encoder_blocks']} encoder blocks, {cfg['heads']} heads, "
                             f"AdamW at {cfg['learning_rate']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: "
-                            "set in hw2/profiles.py to fit the time budget, not tuned on the test set"),
+                            "set in pipeline/profiles.py to fit the time budget, not tuned on the test set"),
         "seeds": (f"seed {cfg['seed']} for weights and batch order, corpus seed {cfg['corpus_seed']}; "
                   "one run per decoder, so no spread over seeds is reported (make report SEEDS=3 measures it)"
                   if cfg["n_seeds"] == 1 else

@@ -16,11 +16,3 @@ class DataError(Hw2Error):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
-
-
-class ResultsError(Hw2Error):
-    """A results file is missing, unreadable or lacks a key that a template needs."""
-
-
-class RenderError(Hw2Error):
-    """The report could not be rendered (missing renderer, failed pandoc/typst/quarto)."""

@@ -30,7 +30,7 @@ def quick_report(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("e2e")
     results, out = base / "results", base / "report"
-    cmd = [sys.executable, "-m", "hw2.report", "build", "--profile", "quick",
+    cmd = [sys.executable, "-m", "pipeline", "build", "--profile", "quick",
            "--results-dir", str(results), "--out-dir", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hw2.report.values import fmt_int
+from pipeline.report.values import fmt_int
 
 
 def q1_numbers(data):

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from hw2.errors import Hw2Error
-from hw2.report.executors import run_many
+from pipeline.executors import run_many
 
 
 def test_submitit_local_executor_runs_the_same_code_path(results_root):
@@ -31,7 +31,7 @@ def test_parallel_local_processes(results_root):
 
 
 def test_longest_first_and_timing_experiments_alone(results_root, monkeypatch):
-    from hw2.report import executors
+    from pipeline import executors
 
     for name, wall in (("q2_cnn", 100.0), ("q3_asr", 300.0)):
         (results_root / "default" / name).mkdir(parents=True)
@@ -73,8 +73,8 @@ def test_thread_share_follows_the_experiments_still_running(tmp_path, monkeypatc
     """The runner's share file says cores // running; a training loop's ThreadShare applies it."""
     import torch
 
-    from hw2.device import ThreadShare
-    from hw2.report.executors import ThreadShareFile
+    from pipeline.device import ThreadShare
+    from pipeline.executors import ThreadShareFile
 
     share = ThreadShareFile(tmp_path / "threads", cores=4)
     with share.running():

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from hw2.attention import (
+from hw2.q1.attention import (
     feature_dim,
     mclaurin_features,
     softmax_attention,

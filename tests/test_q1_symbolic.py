@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from hw2 import symbolic as sym
+from hw2.q1 import symbolic as sym
 
 
 def test_m_k3_is_D_plus_1_times_D_plus_2_over_2():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hw2.cnn import CNN, get_number_trainable_params, parameter_breakdown
-from hw2.cnn_training import (
+from hw2.q2.cnn import CNN, get_number_trainable_params, parameter_breakdown
+from hw2.q2.training import (
     GroupedCNN,
     SkeletonRandomStream,
     TensorSplits,
@@ -171,7 +171,7 @@ class _Interrupt(Exception):
 
 def test_sweep_killed_after_an_epoch_resumes_to_the_same_result(tmp_path, monkeypatch):
     """A sweep interrupted after epoch 2 of 3 resumes from its checkpoint and ends exactly as an uninterrupted one."""
-    from hw2.checkpoint import Checkpointer
+    from pipeline.checkpoint import Checkpointer
 
     data = random_splits(n_train=40)
     whole = train_sweep(data, lrs=LRS, variants=(False, True), epochs=3, parallel=False)
@@ -199,7 +199,7 @@ def test_sweep_killed_after_an_epoch_resumes_to_the_same_result(tmp_path, monkey
 
 
 def test_damaged_checkpoint_is_ignored_with_a_message(tmp_path, capsys):
-    from hw2.checkpoint import Checkpointer
+    from pipeline.checkpoint import Checkpointer
 
     ck = Checkpointer(tmp_path / "key")
     (tmp_path / "key").mkdir()

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw2 import octmnist
+from hw2.q2 import octmnist
 from hw2.errors import DataError
-from hw2.oct_standin import class_counts, ensure_standin, generate_standin, render_bscans, standin_params
-from hw2.octmnist import candidate_paths, course_test_subset, find_octmnist, load_octmnist, read_npz
+from hw2.files import REPO_ROOT
+from hw2.q2.standin import class_counts, ensure_standin, generate_standin, render_bscans, standin_params
+from hw2.q2.octmnist import candidate_paths, course_test_subset, find_octmnist, load_octmnist, read_npz
 
 
 def octmnist_arrays(n_train: int = 40, n_val: int = 12, n_test: int = 600, seed: int = 0) -> dict:
@@ -72,7 +73,7 @@ def test_search_order(tmp_path, monkeypatch):
     paths = candidate_paths(tmp_path / "mine.npz")
     assert paths[0] == tmp_path / "mine.npz"
     assert paths[1] == tmp_path / "env" / "octmnist.npz"
-    assert paths[2] == octmnist.REPO_ROOT / "data" / "octmnist.npz"
+    assert paths[2] == REPO_ROOT / "data" / "octmnist.npz"
     assert paths[3] == Path.home() / ".medmnist" / "octmnist.npz"
     (tmp_path / "env").mkdir()
     write(tmp_path / "env" / "octmnist.npz", octmnist_arrays())

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from experiments import q2_cnn
-from experiments.common import main
-from hw2.cnn_training import RunResult
+from pipeline.runner import main
+from hw2.q2.training import RunResult
 
 
 def fake_run(lr: float, no_maxpool: bool, val: float | None, test: float | None, diverged: bool = False) -> RunResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 
-from hw2.results import REPO_ROOT
+from pipeline.results import REPO_ROOT
 
 
 def test_speed_benchmark_runs_and_reports_ratios(tmp_path, monkeypatch, capsys):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from hw2.errors import DataError
-from hw2.ljspeech import find_ljspeech, read_metadata, read_wav, split_by_index, split_sizes, write_wav
-from hw2.results import REPO_ROOT
-from hw2.sentences import article, digits_version, generate_sentences, number_words, vocabulary, year_words
-from hw2.tokenizer import ALPHABET
+from hw2.q3.ljspeech import find_ljspeech, read_metadata, read_wav, split_by_index, split_sizes, write_wav
+from pipeline.results import REPO_ROOT
+from hw2.q3.sentences import article, digits_version, generate_sentences, number_words, vocabulary, year_words
+from hw2.q3.tokenizer import ALPHABET
 
 
 # ----------------------------------------------------------------------------- a tiny LJ Speech
@@ -184,7 +184,7 @@ def test_numbers_and_articles():
 # ----------------------------------------------------------------------------- the generated corpus
 
 GENERATE = (
-    "import hashlib, sys; from pathlib import Path; from hw2.ljspeech_standin import ensure_standin;"
+    "import hashlib, sys; from pathlib import Path; from hw2.q3.standin import ensure_standin;"
     "p, s = ensure_standin(12, 5, root=Path(sys.argv[1]));"
     "h = hashlib.sha256(); [h.update(f.read_bytes()) for f in sorted(p.rglob('*')) if f.is_file()];"
     "print(p.name, h.hexdigest())"
@@ -205,7 +205,7 @@ def test_generated_corpus_is_byte_identical_across_processes_and_read_by_the_rea
 
 
 def test_cached_corpus_is_reused(tmp_path):
-    from hw2.ljspeech_standin import ensure_standin
+    from hw2.q3.standin import ensure_standin
 
     p1, _ = ensure_standin(4, 1, root=tmp_path)
     stamp = (p1 / "metadata.csv").stat().st_mtime_ns

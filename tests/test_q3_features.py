@@ -2,7 +2,7 @@
 
 The reference below re-derives librosa's Slaney formulas (``librosa.filters.mel`` with
 ``htk=False, norm='slaney'``) and Whisper-style log-mel framing with plain loops and
-``numpy.fft``; it shares no code with ``hw2.audio_features``.
+``numpy.fft``; it shares no code with ``hw2.q3.features``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw2.audio_features import frames_for, hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz, power_spectrogram
+from hw2.q3.features import frames_for, hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz, power_spectrogram
 
 
 def ref_hz_to_mel(f: float) -> float:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from hw2.asr_model import ASRConfig, build_model, encoder_lengths, greedy_decode_recompute, sinusoids
-from hw2.asr_training import SpeechSet, collate, evaluate, lr_factor, sequence_loss, training_batches
-from hw2.tokenizer import EOS, SOS, TARGET_LEN, VOCAB_SIZE, encode_batch
+from hw2.q3.model import ASRConfig, build_model, encoder_lengths, greedy_decode_recompute, sinusoids
+from hw2.q3.training import SpeechSet, collate, evaluate, lr_factor, sequence_loss, training_batches
+from hw2.q3.tokenizer import EOS, SOS, TARGET_LEN, VOCAB_SIZE, encode_batch
 
 DECODERS = ["lstm", "attention"]
 TINY = ASRConfig(n_mels=8, width=16, heads=2, encoder_blocks=2, mlp_width=32, max_frames=64)
@@ -172,8 +172,8 @@ class _Interrupt(Exception):
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_training_killed_after_an_epoch_resumes_to_the_same_model(decoder, tmp_path, monkeypatch):
     """Interrupted after epoch 2 of 3, training resumes from the checkpoint and ends with identical weights."""
-    from hw2.asr_training import train
-    from hw2.checkpoint import Checkpointer
+    from hw2.q3.training import train
+    from pipeline.checkpoint import Checkpointer
 
     data = toy_set(12)
     cfg = {"learning_rate": 3e-3, "epochs": 3, "pad_to_frames": None, "lr_schedule": "step", "batch_size": 4,

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from hw2 import text_metrics as tm
-from hw2.tokenizer import ALPHABET, EOS, PAD, SOS, TARGET_LEN, UNK, VOCAB_SIZE, decode, encode, encode_batch, strip_special
+from hw2.q3 import text_metrics as tm
+from hw2.q3.tokenizer import ALPHABET, EOS, PAD, SOS, TARGET_LEN, UNK, VOCAB_SIZE, decode, encode, encode_batch, strip_special
 
 
 def test_alphabet_is_the_skeletons():

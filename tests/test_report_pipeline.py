@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from hw2.errors import RenderError, ResultsError
-from hw2.report.crossref import resolve
-from hw2.report.values import ResultsView, fmt_fixed, fmt_int, fmt_pct, fmt_sci, fmt_sig
-from hw2.results import read_results, write_json_atomic
+from pipeline.errors import RenderError, ResultsError
+from pipeline.report.crossref import resolve
+from pipeline.report.values import ResultsView, fmt_fixed, fmt_int, fmt_pct, fmt_sci, fmt_sig
+from pipeline.results import read_results, write_json_atomic
 
 QMD = """---
 title: t
@@ -99,7 +99,7 @@ def run(*args, **kw):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("module", ["experiments.q1_attention", "hw2.report"])
+@pytest.mark.parametrize("module", ["experiments.q1_attention", "pipeline"])
 def test_help(module):
     proc = run("-m", module, "--help")
     assert proc.returncode == 0 and "usage" in proc.stdout
@@ -124,13 +124,13 @@ def test_unknown_setting_is_one_line_error(results_root):
 
 
 def test_build_without_results_names_the_command(results_root, tmp_path):
-    proc = run("-m", "hw2.report", "build", "--profile", "quick", "--run", "none", "--out-dir", str(tmp_path / "out"))
+    proc = run("-m", "pipeline", "build", "--profile", "quick", "--run", "none", "--out-dir", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "make q1 PROFILE=quick" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_traced_numbers_get_hover_titles_outside_math(tmp_path):
-    from hw2.report.values import FILTERS, strip_spans_in_math
+    from pipeline.report.values import FILTERS, strip_spans_in_math
 
     view = ResultsView({"runs": [{"acc": 0.8318}, {"acc": 0.75}]}, tmp_path / "results.json", "make q2")
     text = FILTERS["num"](view.runs[-1].acc, 2)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted(p for d in ("hw2", "experiments", "benchmarks") for p in (ROOT / d).rglob("*.py"))
+SOURCES = sorted(p for d in ("hw2", "experiments", "pipeline", "benchmarks") for p in (ROOT / d).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -35,7 +35,7 @@ def test_no_network_outside_make_data(path):
 
 def test_missing_renderer_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv("QUARTO", str(tmp_path / "no-such-quarto"))
-    proc = subprocess.run([sys.executable, "-m", "hw2.report", "build", "--profile", "quick", "--run", "none",
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--profile", "quick", "--run", "none",
                            "--out-dir", str(tmp_path)], capture_output=True, text=True,
                           env={**__import__("os").environ, "HW2_RESULTS_DIR": str(tmp_path / "r")})
     assert proc.returncode == 2
@@ -44,8 +44,8 @@ def test_missing_renderer_is_one_line_error(tmp_path, monkeypatch):
 
 
 def test_asking_for_quarto_without_it(monkeypatch):
-    from hw2.errors import RenderError
-    from hw2.report import render
+    from pipeline.errors import RenderError
+    from pipeline.report import render
 
     monkeypatch.delenv("QUARTO", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

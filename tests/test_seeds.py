@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from hw2.cnn_training import RunResult, combine_seeds
+from hw2.q2.training import RunResult, combine_seeds
 from hw2.errors import Hw2Error
-from hw2.profiles import get_config, profile_name, split_profile
-from hw2.seeds import combine_metrics, mean_curve, mean_sd, seed_list
+from pipeline.profiles import get_config, profile_name, split_profile
+from hw2.stats import combine_metrics, mean_curve, mean_sd, seed_list
 
 
 def test_profile_names_with_seeds():
@@ -68,7 +68,7 @@ def test_combining_seeds_averages_finished_runs_and_counts_diverged_ones():
 def test_seeds_profile_reports_mean_and_sd(tmp_path):
     """quick-seeds2: Q2 and Q3 train twice, and the report's tables print mean ± sd from results.json."""
     results, out = tmp_path / "results", tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "hw2.report", "build", "--profile", "quick-seeds2",
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--profile", "quick-seeds2",
                            "--results-dir", str(results), "--out-dir", str(out), "--formats", "html"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -6,7 +6,7 @@ An experiment module defines ``run(ctx) -> dict`` and ends with::
         raise SystemExit(main(NAME, __doc__, run))
 
 ``main`` parses ``--profile``, ``--set KEY=VALUE``, ``--device`` and
-``--results-dir``, resolves the settings from ``hw2/profiles.py``, runs the
+``--results-dir``, resolves the settings from ``pipeline/profiles.py``, runs the
 experiment in a staging folder, adds a ``meta`` block (settings, timings, code
 version, libraries, machine) and swaps the folder in only on success.
 """
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hw2 import fingerprint
+from pipeline import fingerprint
 from hw2.errors import Hw2Error
-from hw2.profiles import CONFIGS, PROFILES, get_config, parse_override, profile_arg
-from hw2.checkpoint import NO_CHECKPOINTS, Checkpointer
-from hw2.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
+from pipeline.profiles import CONFIGS, PROFILES, get_config, parse_override, profile_arg
+from pipeline.checkpoint import NO_CHECKPOINTS, Checkpointer
+from pipeline.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
 
 
 @dataclass
@@ -41,6 +41,7 @@ class RunContext:
     progress: bool = True
     figures: list[str] = field(default_factory=list)
     checkpoints: Checkpointer = NO_CHECKPOINTS  # per-epoch training states (resumed after an interruption)
+    between_steps: Callable[[], None] | None = None  # called by long training loops between steps
 
     @property
     def figure_dir(self) -> Path:
@@ -69,7 +70,7 @@ def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m experiments.{name}",
         description=(description or "").strip().splitlines()[0] if description else None,
-        epilog=("settings (values of the default profile; each profile's are in hw2/profiles.py, "
+        epilog=("settings (values of the default profile; each profile's are in pipeline/profiles.py, "
                 "--show-config prints them resolved, --set KEY=VALUE overrides one):\n" + listing),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -116,8 +117,8 @@ def main(name: str, description: str | None, run: Callable[[RunContext], dict[st
 def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[str, Any]]) -> int:
     import json
 
-    from hw2.device import resolve_device
-    from hw2.provenance import git_state, hardware, library_versions, now_utc
+    from pipeline.device import ThreadShare, resolve_device
+    from pipeline.provenance import git_state, hardware, library_versions, now_utc
 
     overrides = dict(parse_override(text) for text in args.overrides)
     config = get_config(name, args.profile, overrides)
@@ -140,7 +141,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     checkpoints = Checkpointer(root / args.profile / ".checkpoints" / name / key, resume=not args.no_resume)
     ctx = RunContext(name=name, profile=args.profile, config=config, outdir=staging, device=device,
                      progress=not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("HW2_PROGRESS")),
-                     checkpoints=checkpoints)
+                     checkpoints=checkpoints, between_steps=ThreadShare().update)
     try:
         results = run(ctx)
         wall = time.perf_counter() - t0

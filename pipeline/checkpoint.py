@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from hw2.results import write_atomic
+from hw2.files import write_atomic
 
 
 class Checkpointer:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw2.tokenizer import EOS, SOS, TARGET_LEN, VOCAB_SIZE
+from hw2.q3.tokenizer import EOS, SOS, TARGET_LEN, VOCAB_SIZE
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """A generated speech corpus in exactly LJ Speech's layout, for running Q3 offline.
 
-Sentences come from ``hw2.sentences``; speech from espeak-ng (``hw2.speech_synth``)
+Sentences come from ``hw2.q3.sentences``; speech from espeak-ng (``hw2.q3.speech_synth``)
 with several voices, each utterance at its own seeded rate and pitch.  The corpus is
 written once under ``<data root>/LJSpeech-standin-<hash>/`` (``metadata.csv`` and
 ``wavs/ID.wav``, 16-bit mono 22,050 Hz), where the hash covers every parameter,
-so ``hw2.ljspeech`` reads it exactly as it reads the real corpus.  It is built in a
+so ``hw2.q3.ljspeech`` reads it exactly as it reads the real corpus.  It is built in a
 temporary folder and renamed into place, so an interrupted build leaves nothing
 half-written.  Generation runs in one process in a fixed order, which makes the
 files byte-for-byte reproducible.
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hw2.ljspeech import SAMPLE_RATE, split_sizes, write_wav
-from hw2.results import REPO_ROOT
-from hw2.sentences import digits_version, generate_sentences
-from hw2.speech_synth import Synthesizer, Voice
+from hw2.q3.ljspeech import SAMPLE_RATE, split_sizes, write_wav
+from hw2.files import data_dir
+from hw2.q3.sentences import digits_version, generate_sentences
+from hw2.q3.speech_synth import Synthesizer, Voice
 
 FORMAT_VERSION = 2
 DEFAULT_VOICES = ("en-us", "en-us+f2", "en-gb-x-rp+m3", "en+f4")
@@ -38,14 +38,13 @@ MARKER = "standin.json"
 
 def data_root() -> Path:
     """Return where generated corpora are cached: $HW2_DATA_DIR if set, else data/ in the repository."""
-    env = os.environ.get("HW2_DATA_DIR")
-    return Path(env).expanduser() if env else REPO_ROOT / "data"
+    return data_dir()
 
 
 def generator_sha256() -> str:
     """Return a hash of the code that writes the corpus (grammar, synthesis, layout), so an edit regenerates it."""
     digest = hashlib.sha256()
-    for module in ("sentences.py", "speech_synth.py", "ljspeech_standin.py"):
+    for module in ("sentences.py", "speech_synth.py", "standin.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -128,9 +127,9 @@ def write_standin(params: dict, target: Path, progress: bool = False) -> None:
         "voice_counts": {v: sum(1 for x in voices if x.name == v) for v in params["voices"]},
     }
     (target / "README.txt").write_text(
-        "A generated stand-in for LJ Speech 1.1 (same layout): sentences from hw2/sentences.py,\n"
+        "A generated stand-in for LJ Speech 1.1 (same layout): sentences from hw2/q3/sentences.py,\n"
         "speech by espeak-ng (espeakng-loader) with voices " + ", ".join(params["voices"]) + ".\n"
-        "metadata.csv: ID|transcript with digits|normalized transcript.  Made by hw2/ljspeech_standin.py.\n",
+        "metadata.csv: ID|transcript with digits|normalized transcript.  Made by hw2/q3/standin.py.\n",
         encoding="utf-8")
     (target / MARKER).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 

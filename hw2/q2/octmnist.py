@@ -3,7 +3,7 @@
 The file is a NumPy ``.npz`` archive with six arrays: ``{train,val,test}_images``
 (uint8, (N, 28, 28)) and ``{train,val,test}_labels`` (integers, (N, 1)) with the
 classes 0 CNV, 1 DME, 2 drusen, 3 normal.  The offline stand-in
-(``hw2.oct_standin``) writes the same layout and is read by the same code.
+(``hw2.q2.standin``) writes the same layout and is read by the same code.
 
 The course loader scales pixels by 1/256 and, by default, keeps as test set only
 the first 182 / 55 / 42 / 250 test images of classes 0 / 1 / 2 / 3 (529 images);
@@ -11,14 +11,13 @@ the first 182 / 55 / 42 / 250 test images of classes 0 / 1 / 2 / 3 (529 images);
 
 Command line::
 
-    python -m hw2.octmnist fetch [--dir DIR]   # download with the medmnist package (network)
-    python -m hw2.octmnist info [PATH]         # which file would be used, its sha256 and sizes
+    python -m hw2.q2.octmnist fetch [--dir DIR]   # download with the medmnist package (network)
+    python -m hw2.q2.octmnist info [PATH]         # which file would be used, its sha256 and sizes
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import zipfile
@@ -29,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from hw2.errors import DataError, Hw2Error
+from hw2.files import data_dir, file_sha256
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 FILENAME = "octmnist.npz"
 CLASS_NAMES = ("CNV", "DME", "drusen", "normal")
 CLASS_DESCRIPTIONS = ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal retina")
@@ -71,11 +70,6 @@ class OctData:
 # --------------------------------------------------------------------------- finding
 
 
-def data_dir() -> Path:
-    """Return ``$HW2_DATA_DIR`` when set, else ``data/`` at the repository root."""
-    env = os.environ.get("HW2_DATA_DIR")
-    return Path(env).expanduser() if env else REPO_ROOT / "data"
-
 
 def candidate_paths(explicit: str | Path | None = None) -> list[Path]:
     """Return where octmnist.npz is looked for, in order."""
@@ -83,7 +77,7 @@ def candidate_paths(explicit: str | Path | None = None) -> list[Path]:
     env = os.environ.get("HW2_DATA_DIR")
     if env:
         paths.append(Path(env).expanduser() / FILENAME)
-    paths += [REPO_ROOT / "data" / FILENAME, Path.home() / ".medmnist" / FILENAME]
+    paths += [data_dir(default=True) / FILENAME, Path.home() / ".medmnist" / FILENAME]
     return paths
 
 
@@ -101,15 +95,6 @@ def find_octmnist(explicit: str | Path | None = None) -> Path | None:
 
 
 # --------------------------------------------------------------------------- checking and loading
-
-
-def file_sha256(path: str | Path) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -223,8 +208,8 @@ def fetch(dest: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``python -m hw2.octmnist`` command line."""
-    parser = argparse.ArgumentParser(prog="python -m hw2.octmnist", description="Fetch or inspect OCTMNIST.")
+    """The ``python -m hw2.q2.octmnist`` command line."""
+    parser = argparse.ArgumentParser(prog="python -m hw2.q2.octmnist", description="Fetch or inspect OCTMNIST.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_fetch = sub.add_parser("fetch", help="download octmnist.npz with the medmnist package (needs a network)")
     p_fetch.add_argument("--dir", default=None, help="folder to put octmnist.npz in (default: $HW2_DATA_DIR or data/)")

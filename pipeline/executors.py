@@ -4,7 +4,7 @@
 * ``local`` with ``jobs=N``: N child processes at once, each limited to
   ``cpu_count // N`` torch threads so they share the cores instead of fighting;
   the longest (by the wall time its last results recorded) starts first, and an
-  experiment that measures wall-clock time (``TIMES_ITSELF``, Q1's attention
+  experiment that measures wall-clock time (``Stage.times_itself``, Q1's attention
   timings) runs alone afterwards on all cores, so that others do not skew it.
 * ``slurm``: each experiment becomes a Slurm job through submitit; the jobs write
   into the same results tree (a shared file system), so the report step is the same.
@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from hw2.profiles import TIMES_ITSELF
-from hw2.results import REPO_ROOT, experiment_dir, results_root
+from pipeline.results import REPO_ROOT, experiment_dir, results_root
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
@@ -43,7 +42,7 @@ def run_one(name: str, profile: str, root: str | None, threads: int | None = Non
     """Run one experiment in a child process; raise Hw2Error when it fails. Returns its name.
 
     ``threads`` sets its torch thread count; ``threads_file`` names the file whose number it
-    follows while it trains (see ``hw2.device.ThreadShare``).
+    follows while it trains (see ``pipeline.device.ThreadShare``).
     """
     env = dict(os.environ)
     if threads:
@@ -68,7 +67,9 @@ def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, e
     if executor != "local":
         _run_submitit(names, profile, root, executor)
         return
-    alone = [name for name in names if name in TIMES_ITSELF] if jobs > 1 else list(names)
+    from pipeline.stages import stage
+
+    alone = [name for name in names if stage(name).times_itself] if jobs > 1 else list(names)
     shared = sorted((name for name in names if name not in alone),
                     key=lambda name: -expected_seconds(name, profile, root))
     if len(shared) == 1:

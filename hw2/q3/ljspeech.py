@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hw2.errors import DataError
-from hw2.results import REPO_ROOT
+from hw2.files import data_dir
 
 FOLDER_NAME = "LJSpeech-1.1"
 SAMPLE_RATE = 22_050
@@ -49,7 +49,7 @@ def candidate_dirs(explicit: str | Path | None = None) -> list[Path]:
         dirs.append(Path(explicit).expanduser())
     if os.environ.get("HW2_DATA_DIR"):
         dirs.append(Path(os.environ["HW2_DATA_DIR"]).expanduser() / FOLDER_NAME)
-    dirs.append(REPO_ROOT / "data" / FOLDER_NAME)
+    dirs.append(data_dir(default=True) / FOLDER_NAME)
     return dirs
 
 

@@ -15,28 +15,23 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
-from hw2.errors import ResultsError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
+from hw2.files import REPO_ROOT, write_atomic
+from pipeline.errors import ResultsError
 
 def results_root() -> Path:
     """Return the folder holding ``<profile>/<experiment>/`` result folders."""
     env = os.environ.get("HW2_RESULTS_DIR")
     return Path(env).resolve() if env else REPO_ROOT / "results"
 
-
 def experiment_dir(profile: str, experiment: str, root: Path | None = None) -> Path:
     """Return ``<root>/<profile>/<experiment>``."""
     return (root or results_root()) / profile / experiment
 
-
 def results_file(profile: str, experiment: str, root: Path | None = None) -> Path:
     """Return the path of an experiment's results.json."""
     return experiment_dir(profile, experiment, root) / "results.json"
-
 
 def _clean(value: Any) -> Any:
     """Make ``value`` JSON-safe: numpy/torch scalars to Python, NaN/inf to strings."""
@@ -52,26 +47,6 @@ def _clean(value: Any) -> Any:
         return str(value)
     return value
 
-
-def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = True) -> None:
-    """Create ``path`` by calling ``write(file)`` on a temporary file beside it, then renaming it.
-
-    Readers see the old file or the complete new one, never a partial one; on any
-    error (or an interrupt) the temporary file is removed and ``path`` is untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
     def write(fh: IO) -> None:
@@ -79,7 +54,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
         fh.write("\n")
 
     write_atomic(path, write, binary=False)
-
 
 def read_results(path: Path) -> dict[str, Any]:
     """Read a results.json; a missing or malformed file raises a one-line ResultsError."""
@@ -97,12 +71,10 @@ def read_results(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: expected a JSON object at the top level")
     return data
 
-
 def staging_dir(final: Path) -> Path:
     """Create and return an empty staging folder beside ``final`` (same filesystem)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
-
 
 def swap_in(staging: Path, final: Path) -> None:
     """Replace ``final`` by ``staging`` with renames, keeping the old one until the new is in place."""

@@ -6,7 +6,6 @@ Data flows one way: results/<profile>/<experiment>/results.json -> Jinja
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -17,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 
-from hw2.errors import Hw2Error, ResultsError
-from hw2.profiles import EXPERIMENTS
-from hw2.provenance import now_utc
-from hw2.report.executors import run_many
-from hw2.report.render import Renderer, choose_renderer, render
-from hw2.report.values import FILTERS, ResultsView, strip_spans_in_math
-from hw2.results import REPO_ROOT, experiment_dir, read_results, results_root
+from pipeline.errors import Hw2Error, ResultsError
+from pipeline.provenance import now_utc
+from pipeline.executors import run_many
+from pipeline.report.render import Renderer, choose_renderer, render
+from pipeline.report.values import FILTERS, ResultsView, strip_spans_in_math
+from pipeline.results import REPO_ROOT, experiment_dir, read_results, results_root
+from pipeline.stages import STAGES, Stage
 
 if TYPE_CHECKING:
-    from hw2.fingerprint import Freshness
+    from pipeline.fingerprint import Freshness
 
 TEMPLATES = REPO_ROOT / "templates"
 REPORT_DIR = REPO_ROOT / "report"
@@ -35,19 +34,31 @@ METADATA = REPORT_DIR / "metadata.yml"
 
 @dataclass
 class Section:
-    """One question's section: its experiment, whether it exists yet, and its results."""
+    """One question's section: its stage, its results file, and (once read) its results."""
 
-    name: str
-    target: str
-    title: str
-    implemented: bool
-    template: str
+    stage: Stage
     results_file: Path
     r: ResultsView | None = None
 
     @property
+    def name(self) -> str:
+        return self.stage.name
+
+    @property
+    def target(self) -> str:
+        return self.stage.target
+
+    @property
+    def title(self) -> str:
+        return self.stage.title
+
+    @property
+    def template(self) -> str:
+        return self.stage.template
+
+    @property
     def command(self) -> str:
-        return f"make {self.target}"
+        return self.stage.command
 
 
 def report_stem(profile: str) -> str:
@@ -55,32 +66,16 @@ def report_stem(profile: str) -> str:
     return "report" if profile == "default" else f"report-{profile}"
 
 
-def experiment_implemented(name: str) -> bool:
-    """An experiment exists when its module and its section template both exist."""
-    return (importlib.util.find_spec(f"experiments.{name}") is not None
-            and (TEMPLATES / "sections" / f"{name}.qmd.j2").is_file())
-
-
 def discover_sections(profile: str, root: Path | None = None) -> list[Section]:
     """Return the report's sections in order, with their results files."""
-    sections = []
-    for name, target, title in EXPERIMENTS:
-        implemented = experiment_implemented(name)
-        sections.append(Section(
-            name=name, target=target, title=title, implemented=implemented,
-            template=f"sections/{name}.qmd.j2" if implemented else "sections/not_implemented.qmd.j2",
-            results_file=experiment_dir(profile, name, root) / "results.json",
-        ))
-    return sections
+    return [Section(stage=s, results_file=experiment_dir(profile, s.name, root) / "results.json") for s in STAGES]
 
 
 def freshness(section: Section, profile: str) -> "Freshness":
     """Say whether a section's results are missing, stale (and why) or fresh."""
-    from hw2 import fingerprint
-    from hw2.profiles import get_config
+    from pipeline import fingerprint
+    from pipeline.profiles import get_config
 
-    if not section.implemented:
-        return fingerprint.Freshness("not implemented")
     if not section.results_file.exists():
         return fingerprint.Freshness("missing", ["no results.json"])
     try:
@@ -88,8 +83,7 @@ def freshness(section: Section, profile: str) -> "Freshness":
     except ResultsError as exc:
         return fingerprint.Freshness("stale", [str(exc)])
     config = get_config(section.name, profile)
-    module = importlib.import_module(f"experiments.{section.name}")
-    hook = getattr(module, "data_fingerprint", None)
+    hook = getattr(section.stage.module, "data_fingerprint", None)
     data = dict(hook(config)) if hook else {}
     return fingerprint.check(recorded, config, data)
 
@@ -155,7 +149,7 @@ def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
         dst = out_dir / "figures" / profile / section.name
         if dst.exists():
             shutil.rmtree(dst)
-        if section.implemented and src.is_dir():
+        if src.is_dir():
             shutil.copytree(src, dst)
 
 
@@ -171,8 +165,6 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     sections = discover_sections(profile, root)
     to_run = []
     for section in sections:
-        if not section.implemented:
-            continue
         if run == "stale":
             state = freshness(section, profile)
             if state.needs_run:
@@ -190,10 +182,9 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
         print(f"experiments took {time.perf_counter() - t_run:.1f} s", flush=True)
     t_render = time.perf_counter()
     for section in sections:
-        if section.implemented:
-            hint = (f"make {section.target} PROFILE={profile}  "
-                    f"(python -m experiments.{section.name} --profile {profile})")
-            section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
+        hint = (f"make {section.target} PROFILE={profile}  "
+                f"(python -m experiments.{section.name} --profile {profile})")
+        section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
 
     stem = report_stem(profile)
     qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from hw2.errors import ResultsError
+from pipeline.errors import ResultsError
 
 
 class TracedFloat(float):
@@ -51,7 +51,7 @@ class ResultsView:
         return _traced(value, f"{self._label()}: {key}")
 
     def _label(self) -> str:
-        from hw2.results import REPO_ROOT
+        from pipeline.results import REPO_ROOT
 
         try:
             return self._source.resolve().relative_to(REPO_ROOT).as_posix()

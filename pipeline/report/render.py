@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from hw2.errors import RenderError
-from hw2.report.crossref import resolve
+from pipeline.errors import RenderError
+from pipeline.report.crossref import resolve
 
 REPORT_ASSETS = Path(__file__).resolve().parents[2] / "report"
 

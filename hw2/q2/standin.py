@@ -19,7 +19,7 @@ a barely visible RPE ripple.  Speckle noise, random depth, tilt, curvature,
 foveal position, thickness, brightness and contrast vary from scan to scan.
 Class proportions follow OCTMNIST's training split (the test split is balanced,
 as OCTMNIST's is).  The file is generated once per parameter set, written
-atomically in octmnist.npz's exact layout, and read by ``hw2.octmnist``.
+atomically in octmnist.npz's exact layout, and read by ``hw2.q2.octmnist``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw2.octmnist import SPLITS, TRAIN_CLASS_COUNTS, data_dir
-from hw2.results import write_atomic
+from hw2.q2.octmnist import SPLITS, TRAIN_CLASS_COUNTS, data_dir
+from hw2.files import write_atomic
 
 GENERATOR_VERSION = 1
 HI = 56  # drawing resolution; images are averaged 2x2 down to 28x28

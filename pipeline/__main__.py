@@ -1,4 +1,4 @@
-"""Command line: ``python -m hw2.report build|run --profile P``."""
+"""Command line: ``python -m pipeline build|run --profile P``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from hw2.profiles import PROFILES, experiment_names, profile_arg
+from pipeline.profiles import PROFILES, profile_arg
+from pipeline.stages import names as experiment_names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw2.report",
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Build the homework report from experiment results.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            from hw2.report.build import build
+            from pipeline.report.build import build
 
             formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
             bad = [f for f in formats if f not in ("html", "pdf")]
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                   args.results_dir.resolve() if args.results_dir else None, args.renderer,
                   jobs=args.jobs, executor=args.executor)
         elif args.command == "status":
-            from hw2.report.build import status
+            from pipeline.report.build import status
 
             root = args.results_dir.resolve() if args.results_dir else None
             for section, state in status(args.profile, root):
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 for reason in state.reasons:
                     print(f"{'':<14}   {reason}")
         elif args.command == "run":
-            from hw2.report.executors import run_many
+            from pipeline.executors import run_many
 
             run_many([args.experiment], args.profile,
                      args.results_dir.resolve() if args.results_dir else None)

@@ -31,16 +31,6 @@ from hw2.errors import Hw2Error
 PROFILES = ("quick", "default", "homework")
 _SEEDS_SUFFIX = re.compile(r"^(?P<base>[a-z]+)-seeds(?P<n>[0-9]+)$")
 
-# The experiments in report order: (module under experiments/, make target, section title).
-EXPERIMENTS = (
-    ("q1_attention", "q1", "Self-attention and the McLaurin feature map"),
-    ("q2_cnn", "q2", "Image classification with a CNN on OCTMNIST"),
-    ("q3_asr", "q3", "Speech recognition on LJ Speech"),
-)
-
-# Experiments that measure wall-clock time: with JOBS=N they run alone, after the others, on all cores.
-TIMES_ITSELF = frozenset({"q1_attention"})
-
 # Each experiment's settings: the default profile in full, and what quick and homework change.
 
 Q1_DEFAULT: dict[str, Any] = {
@@ -143,11 +133,6 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def experiment_names() -> list[str]:
-    """Return the experiment module names in report order."""
-    return [name for name, _, _ in EXPERIMENTS]
-
-
 def split_profile(profile: str) -> tuple[str, int | None]:
     """Return (base profile, number of seeds or None) for ``quick``, ``default-seeds3`` and so on."""
     match = _SEEDS_SUFFIX.match(profile)
@@ -178,7 +163,7 @@ def get_config(experiment: str, profile: str, overrides: dict[str, Any] | None =
     try:
         config = copy.deepcopy(CONFIGS[experiment][base])
     except KeyError:
-        raise Hw2Error(f"experiment {experiment!r} has no settings for profile {base!r} in hw2/profiles.py") from None
+        raise Hw2Error(f"experiment {experiment!r} has no settings for profile {base!r} in pipeline/profiles.py") from None
     if n_seeds is not None and "n_seeds" in config:
         config["n_seeds"] = n_seeds
     for key, value in (overrides or {}).items():

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hw2.results import REPO_ROOT
+from pipeline.results import REPO_ROOT
 
 LIBRARIES = ("torch", "torchvision", "numpy", "sympy", "matplotlib", "textdistance", "jinja2")
 

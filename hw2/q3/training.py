@@ -22,15 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hw2.asr_model import SpeechRecognizer
-from hw2.audio_features import log_mel_spectrogram, mel_filterbank
-from hw2.device import ThreadShare
-from hw2.ljspeech import Utterance, read_wav
-from hw2.text_metrics import mean_scores
-from hw2.tokenizer import decode, encode_batch
+from hw2.q3.model import SpeechRecognizer
+from hw2.q3.features import log_mel_spectrogram, mel_filterbank
+from hw2.q3.ljspeech import Utterance, read_wav
+from hw2.q3.text_metrics import mean_scores
+from hw2.q3.tokenizer import decode, encode_batch
 
 if TYPE_CHECKING:
-    from hw2.checkpoint import Checkpointer
+    from hw2.resume import CheckpointStore
 
 LABEL_SMOOTHING = 0.1
 
@@ -161,8 +160,8 @@ def evaluate(model: SpeechRecognizer, data: SpeechSet, batch_size: int, device: 
 
 def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg: dict,
           device: torch.device, seed: int, progress: bool = False,
-          log: Callable[[str], None] | None = None, checkpoints: Checkpointer | None = None,
-          checkpoint_name: str | None = None) -> list[dict]:
+          log: Callable[[str], None] | None = None, checkpoints: CheckpointStore | None = None,
+          checkpoint_name: str | None = None, between_steps: Callable[[], None] | None = None) -> list[dict]:
     """Train ``model`` as the course does and return one record per epoch (losses, scores, times, lr).
 
     With ``checkpoints`` the state after every epoch (weights, optimiser, batch-order and
@@ -187,7 +186,6 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
         history = state["history"]
         if log:
             log(f"{model.decoder_name}: resumed after epoch {len(history)} from {checkpoints.path(checkpoint_name)}")
-    threads = ThreadShare()  # under JOBS=N: take over the cores of experiments that have finished
     for epoch in range(len(history) + 1, epochs + 1):
         model.train()
         batches = training_batches(train_set.lengths, cfg["batch_size"], rng, bucket=cfg["length_buckets"])
@@ -201,7 +199,8 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
             bar = tqdm(batches, desc=f"{model.decoder_name} epoch {epoch}/{epochs}", unit="batch", leave=False)
         t0, loss_sum, seen = time.perf_counter(), 0.0, 0
         for step, index in enumerate(bar):
-            threads.update()
+            if between_steps is not None:  # e.g. the pipeline adjusting the thread count under JOBS=N
+                between_steps()
             if per_step:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg["learning_rate"] * lr_factor(epoch - 1 + step / len(batches), epochs)

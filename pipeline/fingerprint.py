@@ -1,18 +1,21 @@
 """Fingerprints: what an experiment's results depend on, and whether they still match.
 
-A results file records the sha256 of every project source file its experiment
-imported (found from ``sys.modules`` after the run, not listed by hand), the
-resolved settings, the data it read (a file's sha256, or the generator's
-settings), and the versions of the libraries that shape the numbers.
+A results file records a digest of every module of ``hw2/`` and ``experiments/``
+that its experiment imported (found from ``sys.modules`` after the run, not listed
+by hand; the digest is of the syntax tree without docstrings, so an edited comment
+changes nothing), the resolved settings, the data it read (a file's sha256, or the
+generator's settings), and the versions of the libraries that shape the numbers.
 ``check`` recomputes each part and says which one changed.
 
-``hw2/profiles.py`` is left out of the source hashes on purpose: it holds every
-experiment's settings, and those are compared directly, so editing Q2's
-settings does not make Q1 stale.
+The pipeline (``pipeline/``) is left out on purpose: it runs experiments and
+writes the report but computes no number, and the settings that
+``pipeline/profiles.py`` holds are compared directly, so editing Q2's settings
+does not make Q1 stale.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import sys
@@ -20,20 +23,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw2.results import REPO_ROOT
+from hw2.files import REPO_ROOT, file_sha256
 
-PACKAGES = ("hw2", "experiments")
-EXCLUDED = {"hw2/profiles.py"}
+PACKAGES = ("hw2", "experiments")  # the homework and its experiments; the pipeline computes no number
 LIBRARIES = ("torch", "torchvision", "numpy", "sympy", "textdistance", "espeakng-loader")
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def source_digest(path: Path) -> str:
+    """Return the sha256 of a Python module's syntax tree, without its docstrings.
+
+    Comments, docstrings, blank lines and formatting cannot change a number, so
+    they do not change the digest; any change to code does.  A file that does not
+    parse is hashed by its bytes.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return file_sha256(path)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
 def json_sha256(value: Any) -> str:
@@ -53,14 +67,14 @@ def imported_sources() -> list[str]:
         except ValueError:
             continue  # installed elsewhere, not this checkout
         # by path, not by name: the experiment itself runs as __main__
-        if rel.split("/")[0] in PACKAGES and not rel.startswith("hw2/report/") and rel not in EXCLUDED:
+        if rel.split("/")[0] in PACKAGES:
             paths.add(rel)
     return sorted(paths)
 
 
 def library_versions() -> dict[str, str | None]:
     """Return the versions of the libraries whose changes can change results."""
-    from hw2.provenance import versions_of
+    from pipeline.provenance import versions_of
 
     return versions_of(LIBRARIES)
 
@@ -68,7 +82,7 @@ def library_versions() -> dict[str, str | None]:
 def compute(config: dict[str, Any], data: dict[str, Any], sources: list[str] | None = None) -> dict[str, Any]:
     """Return the fingerprint of a run: sources, settings, data and library versions."""
     sources = imported_sources() if sources is None else sources
-    code = {rel: file_sha256(REPO_ROOT / rel) for rel in sources if (REPO_ROOT / rel).is_file()}
+    code = {rel: source_digest(REPO_ROOT / rel) for rel in sources if (REPO_ROOT / rel).is_file()}
     parts = {
         "code": code,
         "config": json_sha256(config),
@@ -83,7 +97,7 @@ def compute(config: dict[str, Any], data: dict[str, Any], sources: list[str] | N
 class Freshness:
     """Whether an experiment's results match the current code, settings, data and libraries."""
 
-    state: str  # "fresh", "stale", "missing", "not implemented"
+    state: str  # "fresh", "stale", "missing"
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -100,10 +114,10 @@ def check(recorded: dict[str, Any] | None, config: dict[str, Any], data: dict[st
         path = REPO_ROOT / rel
         if not path.is_file():
             reasons.append(f"{rel} was removed")
-        elif file_sha256(path) != digest:
+        elif source_digest(path) != digest:
             reasons.append(f"{rel} changed")
     if json_sha256(config) != recorded.get("config"):
-        reasons.append("settings changed (hw2/profiles.py or --set)")
+        reasons.append("settings changed (pipeline/profiles.py or --set)")
     if data != recorded.get("data"):
         keys = sorted(set(data) | set(recorded.get("data") or {}))
         changed = [k for k in keys if data.get(k) != (recorded.get("data") or {}).get(k)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hw2.errors import RenderError
+from pipeline.errors import RenderError
 
 PREFIX = {"fig": "Figure", "tbl": "Table", "eq": "Equation", "sec": "Section"}
 LABEL = r"(?:fig|tbl|eq|sec)-[A-Za-z0-9_-]*[A-Za-z0-9_]"

@@ -38,8 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from hw2.checkpoint import Checkpointer
-from hw2.cnn import CNN, IMAGE_SIZE, N_CLASSES
+from hw2.resume import CheckpointStore
+from hw2.q2.cnn import CNN, IMAGE_SIZE, N_CLASSES
 
 PIXEL_SCALE = 256.0  # the course loader divides the uint8 pixels by 256
 EVAL_CHUNK = 1024  # images per forward pass when evaluating (bounds memory)
@@ -363,7 +363,7 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
                   batch_size: int = 8, dropout: float = 0.7, seed: int = 42,
                   device: torch.device | str = "cpu", max_steps: int | None = None, evaluate: bool = True,
                   record_steps: bool = False, progress: bool = False, position: int = 0,
-                  stream: SkeletonRandomStream | None = None, checkpoints: Checkpointer | None = None,
+                  stream: SkeletonRandomStream | None = None, checkpoints: CheckpointStore | None = None,
                   checkpoint_name: str | None = None) -> list[RunResult]:
     """Train one variant at every learning rate in ``lrs`` at once; return one RunResult per lr.
 
@@ -471,7 +471,7 @@ def train_grouped(data: TensorSplits, *, lrs: Sequence[float], no_maxpool: bool,
 def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[bool], epochs: int,
                 batch_size: int = 8, dropout: float = 0.7, seed: int = 42, device: torch.device | str = "cpu",
                 parallel: bool = True, max_steps: int | None = None, evaluate: bool = True,
-                progress: bool = False, checkpoints: Checkpointer | None = None) -> list[RunResult]:
+                progress: bool = False, checkpoints: CheckpointStore | None = None) -> list[RunResult]:
     """Train every (variant, lr) pair, one grouped model per variant; return the runs variant by variant.
 
     On a CPU each variant runs on one core (batch-8 operations gain nothing from
@@ -550,7 +550,7 @@ def combine_seeds(per_seed: Sequence[Sequence[RunResult]], seeds: Sequence[int])
     the standard deviations of the final values.  The combined run counts as diverged
     only when it diverged with every seed (``n_diverged_seeds`` says how many did).
     """
-    from hw2.seeds import mean_curve, mean_sd
+    from hw2.stats import mean_curve, mean_sd
 
     combined = []
     for runs in zip(*per_seed):

@@ -1,0 +1,54 @@
+"""The stages of the pipeline: one experiment per question, in report order.
+
+Each stage names its experiment module with an ordinary import, so that reading
+this file (or a static tool) shows every module the report depends on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from experiments import q1_attention, q2_cnn, q3_asr
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One experiment: its module, make target, section title and template."""
+
+    name: str  # module name under experiments/, and the results folder
+    target: str  # make target (`make q2`)
+    title: str  # section title in the report
+    module: ModuleType
+    times_itself: bool = False  # measures wall-clock time: under JOBS=N it runs alone, after the others
+
+    @property
+    def template(self) -> str:
+        return f"sections/{self.name}.qmd.j2"
+
+    @property
+    def command(self) -> str:
+        return f"make {self.target}"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("q1_attention", "q1", "Self-attention and the McLaurin feature map", q1_attention, times_itself=True),
+    Stage("q2_cnn", "q2", "Image classification with a CNN", q2_cnn),
+    Stage("q3_asr", "q3", "Speech recognition with an encoder and two decoders", q3_asr),
+)
+
+
+def stage(name: str) -> Stage:
+    """Return the stage called ``name`` (an experiment module name or a make target like q2)."""
+    for s in STAGES:
+        if name in (s.name, s.target):
+            return s
+    from hw2.errors import Hw2Error
+
+    raise Hw2Error(f"unknown experiment {name!r}: choose one of "
+                   + ", ".join(f"{s.target} ({s.name})" for s in STAGES))
+
+
+def names() -> list[str]:
+    """Return the experiment names in report order."""
+    return [s.name for s in STAGES]
