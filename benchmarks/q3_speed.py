@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder", choices=("lstm", "attention", "both"), default="both")
     parser.add_argument("--clips", type=int, default=160, help="size of the generated corpus used (all splits)")
     parser.add_argument("--train-batches", type=int, default=3, help="timed training batches per setting (+1 warm-up)")
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--decode-clips", type=int, default=32, help="clips decoded per setting")
     parser.add_argument("--decode-batch", type=int, default=16)
     parser.add_argument("--decode-steps", type=int, default=98, help="greedy steps (an untrained model runs them all)")
-    parser.add_argument("--width", type=int, default=defaults["width"])
-    parser.add_argument("--encoder-blocks", type=int, default=defaults["encoder_blocks"])
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--encoder-blocks", type=int, default=defaults.encoder_blocks)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    root, _ = ensure_standin(args.clips, defaults["corpus_seed"], defaults["voices"])
-    data = load_speech_set(read_metadata(root), defaults["filterbank_rate"])
-    cfg = ASRConfig(width=args.width, heads=defaults["heads"], encoder_blocks=args.encoder_blocks,
+    root, _ = ensure_standin(args.clips, defaults.corpus_seed, defaults.voices)
+    data = load_speech_set(read_metadata(root), defaults.filterbank_rate)
+    cfg = ASRConfig(width=args.width, heads=defaults.heads, encoder_blocks=args.encoder_blocks,
                     mlp_width=2 * args.width, max_frames=SKELETON_FRAMES)
     print(f"q3 speed: {len(data)} generated clips, mean {float(data.lengths.float().mean()):.0f} frames "
           f"(baseline pads to {SKELETON_FRAMES}); width {args.width}, {args.encoder_blocks} encoder blocks, "

@@ -8,6 +8,8 @@ and records SymPy's derivations (as LaTeX) for the report.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import math
 import time
 from typing import Any
@@ -31,14 +33,37 @@ from hw2.q1.attention import (
 )
 
 NAME = "q1_attention"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Q1's settings; the defaults are the homework profile (pipeline/profiles.py lists the others)."""
+
+    seed: int = 0  # one torch.Generator for every random draw
+    table_D: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 64])  # feature-size table
+    table_K: list[int] = field(default_factory=lambda: [2, 3, 4])
+    check_D: list[int] = field(default_factory=lambda: [2, 3, 4, 8])  # numerical identity checks
+    check_K: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    check_L: int = 128
+    error_K: list[int] = field(default_factory=lambda: [2, 3, 4, 5])  # approximation error study
+    error_D: int = 16
+    error_L: int = 512
+    error_scales: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])
+    error_trials: int = 10
+    timing_D: list[int] = field(default_factory=lambda: [8, 16, 32, 64])  # exact vs linear timings
+    timing_K: int = 3
+    timing_L: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
+    timing_repeats: int = 7
+    timing_budget_s: float = 8.0
+    dtype: str = "float32"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def dimension_table(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def dimension_table(cfg: Settings) -> list[dict[str, Any]]:
     """M for every (D, K): from the formula and from the shape the feature map really outputs."""
     rows = []
-    for D in cfg["table_D"]:
-        for K in cfg["table_K"]:
+    for D in cfg.table_D:
+        for K in cfg.table_K:
             x = torch.zeros(1, D)
             rows.append({
                 "D": D, "K": K,
@@ -51,12 +76,12 @@ def dimension_table(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def numeric_checks(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
+def numeric_checks(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
     """Float64 errors of the kernel identity and of linear vs quadratic evaluation."""
     kernel = []
     for form in FORMS:
-        for D in cfg["check_D"]:
-            for K in cfg["check_K"]:
+        for D in cfg.check_D:
+            for K in cfg.check_K:
                 q = torch.randn(256, D, generator=gen, dtype=torch.float64) / D**0.25
                 k = torch.randn(256, D, generator=gen, dtype=torch.float64) / D**0.25
                 lhs = (mclaurin_features(q, K, form) * mclaurin_features(k, K, form)).sum(-1)
@@ -64,8 +89,8 @@ def numeric_checks(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
                 kernel.append({"form": form, "D": D, "K": K,
                                "max_abs_error": float((lhs - rhs).abs().max())})
     agreement = []
-    L = cfg["check_L"]
-    for D in cfg["check_D"]:
+    L = cfg.check_L
+    for D in cfg.check_D:
         for K in (3, 5):
             Q = torch.randn(2, L, D, generator=gen, dtype=torch.float64) / D**0.25
             Kt = torch.randn(2, L, D, generator=gen, dtype=torch.float64) / D**0.25
@@ -84,15 +109,15 @@ def numeric_checks(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
     }
 
 
-def approximation_error(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
+def approximation_error(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
     """Error of Taylor attention against softmax attention as the spread of q.k grows."""
-    D, L = cfg["error_D"], cfg["error_L"]
+    D, L = cfg.error_D, cfg.error_L
     curves: dict[str, list[dict[str, float]]] = {}
-    for K in cfg["error_K"]:
+    for K in cfg.error_K:
         points = []
-        for scale in cfg["error_scales"]:
+        for scale in cfg.error_scales:
             rel, tv, neg, neg_w = [], [], [], []
-            for _ in range(cfg["error_trials"]):
+            for _ in range(cfg.error_trials):
                 # entries N(0, scale/sqrt(D)) make the std of q.k equal to `scale`
                 sigma = math.sqrt(scale / math.sqrt(D))
                 Q = torch.randn(L, D, generator=gen, dtype=torch.float64) * sigma
@@ -111,7 +136,7 @@ def approximation_error(cfg: dict[str, Any], gen: torch.Generator) -> dict[str, 
                            "negative_weight_fraction": float(np.mean(neg_w)),
                            "nonpositive_normaliser_fraction": float(np.mean(neg))})
         curves[str(K)] = points
-    return {"D": D, "L": L, "trials": cfg["error_trials"], "curves": curves}
+    return {"D": D, "L": L, "trials": cfg.error_trials, "curves": curves}
 
 
 def _time_call(fn, device: torch.device, repeats: int, budget_s: float) -> float:
@@ -145,12 +170,12 @@ def crossing_point(lengths: list[int], exact: list[float], linear: list[float]) 
     return None
 
 
-def timings(cfg: dict[str, Any], device: torch.device, gen: torch.Generator, progress: bool) -> dict[str, Any]:
+def timings(cfg: Settings, device: torch.device, gen: torch.Generator, progress: bool) -> dict[str, Any]:
     """Wall time of exact softmax attention and linear Taylor attention over L, per D."""
-    dtype = DTYPES[cfg["dtype"]]
-    K = cfg["timing_K"]
+    dtype = DTYPES[cfg.dtype]
+    K = cfg.timing_K
     series = []
-    jobs = [(D, L) for D in cfg["timing_D"] for L in cfg["timing_L"]]
+    jobs = [(D, L) for D in cfg.timing_D for L in cfg.timing_L]
     bar = tqdm(jobs, desc="q1 timings", disable=not progress, unit="point")
     by_D: dict[int, dict[str, list]] = {}
     for D, L in bar:
@@ -160,9 +185,9 @@ def timings(cfg: dict[str, Any], device: torch.device, gen: torch.Generator, pro
         V = torch.randn(L, D, generator=gen).to(device=device, dtype=dtype)
         with torch.no_grad():
             t_exact = _time_call(lambda: softmax_attention(Q, Kt, V), device,
-                                 cfg["timing_repeats"], cfg["timing_budget_s"])
+                                 cfg.timing_repeats, cfg.timing_budget_s)
             t_linear = _time_call(lambda: taylor_attention_linear(Q, Kt, V, K), device,
-                                  cfg["timing_repeats"], cfg["timing_budget_s"])
+                                  cfg.timing_repeats, cfg.timing_budget_s)
         entry = by_D.setdefault(D, {"L": [], "exact_s": [], "linear_s": []})
         entry["L"].append(L)
         entry["exact_s"].append(t_exact)
@@ -180,11 +205,11 @@ def timings(cfg: dict[str, Any], device: torch.device, gen: torch.Generator, pro
             "ratio_measured_to_predicted": measured / predicted if measured else None,
             "speedup_at_max_L": entry["exact_s"][-1] / entry["linear_s"][-1],
         })
-    return {"K": K, "dtype": cfg["dtype"], "device": str(device),
+    return {"K": K, "dtype": cfg.dtype, "device": str(device),
             "threads": torch.get_num_threads(), "series": series}
 
 
-def derivations(cfg: dict[str, Any]) -> dict[str, Any]:
+def derivations(cfg: Settings) -> dict[str, Any]:
     """SymPy's results and their LaTeX, for the report to print."""
     latex = sp.latex
     min3 = sym.polynomial_minimum(3)
@@ -284,7 +309,7 @@ def figure_timings(ctx: RunContext, timing: dict[str, Any]) -> None:
 
 def run(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.config
-    gen = torch.Generator().manual_seed(cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg.seed)
     steps = tqdm(total=5, desc="q1", disable=not ctx.progress, unit="step")
     table = dimension_table(cfg); steps.update()
     checks = numeric_checks(cfg, gen); steps.update()
@@ -298,16 +323,16 @@ def run(ctx: RunContext) -> dict[str, Any]:
             "reproducibility": reproducibility(cfg, timing)}
 
 
-def reproducibility(cfg: dict[str, Any], timing: dict[str, Any]) -> dict[str, str]:
+def reproducibility(cfg: Settings, timing: dict[str, Any]) -> dict[str, str]:
     """The checklist entries for the report's appendix, written from the settings used."""
     return {
         "data": (f"no data set: queries, keys and values are Gaussian draws from one torch.Generator "
-                 f"seeded with {cfg['seed']} (error study: D = {cfg['error_D']}, L = {cfg['error_L']}; "
-                 f"timings: D in {cfg['timing_D']}, L from {cfg['timing_L'][0]} to {cfg['timing_L'][-1]})"),
+                 f"seeded with {cfg.seed} (error study: D = {cfg.error_D}, L = {cfg.error_L}; "
+                 f"timings: D in {cfg.timing_D}, L from {cfg.timing_L[0]} to {cfg.timing_L[-1]})"),
         "hyperparameters": "none are tuned; the grid of D, K, L and scales is fixed in pipeline/profiles.py",
-        "seeds": (f"seed {cfg['seed']}; error curves are medians over {cfg['error_trials']} draws; each timing is "
-                  f"the median of up to {cfg['timing_repeats']} calls after one warm-up call"),
-        "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg['dtype']}; timings depend on the "
+        "seeds": (f"seed {cfg.seed}; error curves are medians over {cfg.error_trials} draws; each timing is "
+                  f"the median of up to {cfg.timing_repeats} calls after one warm-up call"),
+        "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg.dtype}; timings depend on the "
                     "machine and on what else runs on it"),
     }
 

@@ -12,6 +12,8 @@ logreg_l2, logreg_max_iter, samples_per_class (see pipeline/profiles.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import sys
 import time
 from typing import Any
@@ -38,47 +40,71 @@ from hw2.q2.octmnist import (
 )
 
 NAME = "q2_cnn"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Q2's settings; the defaults are the handout's (the homework profile; pipeline/profiles.py lists the others)."""
+
+    data: str = "auto"  # auto: the real octmnist.npz when found, else the stand-in; real; standin
+    data_path: str | None = None  # an explicit octmnist.npz (searched first)
+    test_set: str = "course529"  # the course loader's 529-image test subset, or "full" (1,000)
+    train_limit: int | None = None  # keep only the first N training images (None: all)
+    standin_train: int = 97_477  # stand-in split sizes (the real ones by default)
+    standin_val: int = 10_832
+    standin_test: int = 1_000
+    standin_seed: int = 0
+    lrs: list[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
+    epochs: int = 15
+    batch_size: int = 8
+    dropout: float = 0.7
+    seed: int = 42
+    n_seeds: int = 1  # repeat the sweep with seeds seed, seed+1, ... (profile <name>-seeds<N>)
+    parallel: bool = True  # on a CPU, train the two variants in two processes
+    logreg_l2: float = 1e-4
+    logreg_max_iter: int = 100
+    samples_per_class: int = 8
 VARIANTS = (("maxpool", False), ("no_maxpool", True))
 
 
 # --------------------------------------------------------------------------- data
 
 
-def data_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def data_fingerprint(cfg: Settings) -> dict[str, Any]:
     """Return what identifies the data this config would read: the real file's sha256, or the stand-in's settings."""
-    if cfg["data"] in ("auto", "real"):
+    if cfg.data in ("auto", "real"):
         try:
-            path = find_octmnist(cfg["data_path"])
+            path = find_octmnist(cfg.data_path)
         except Hw2Error:
             path = None
         if path is not None:
             return {"octmnist_sha256": file_sha256(path)}
-        if cfg["data"] == "real":
+        if cfg.data == "real":
             return {"octmnist_sha256": None}
-    params = standin_params(cfg["standin_train"], cfg["standin_val"], cfg["standin_test"], cfg["standin_seed"])
+    params = standin_params(cfg.standin_train, cfg.standin_val, cfg.standin_test, cfg.standin_seed)
     return {"standin": params, "standin_file": standin_path(params).name}
 
 
 
-def load_data(cfg: dict[str, Any]) -> tuple[OctData, dict[str, Any]]:
+def load_data(cfg: Settings) -> tuple[OctData, dict[str, Any]]:
     """Return the data the config asks for, and notes on how it was obtained."""
-    if cfg["data"] not in ("auto", "real", "standin"):
-        raise Hw2Error(f"q2_cnn: data must be auto, real or standin, not {cfg['data']!r}")
-    notes: dict[str, Any] = {"requested": cfg["data"]}
-    if cfg["data"] in ("auto", "real"):
-        path = find_octmnist(cfg["data_path"])
+    if cfg.data not in ("auto", "real", "standin"):
+        raise Hw2Error(f"q2_cnn: data must be auto, real or standin, not {cfg.data!r}")
+    notes: dict[str, Any] = {"requested": cfg.data}
+    if cfg.data in ("auto", "real"):
+        path = find_octmnist(cfg.data_path)
         if path is not None:
-            return load_octmnist(path, cfg["test_set"], "real", cfg["train_limit"]), notes
-        if cfg["data"] == "real":
+            return load_octmnist(path, cfg.test_set, "real", cfg.train_limit), notes
+        if cfg.data == "real":
             raise Hw2Error("OCTMNIST not found (looked in " + ", ".join(str(p) for p in candidate_paths())
                            + "): run `python -m hw2.q2.octmnist fetch` where a network exists, "
                            "or use --set data=standin")
         print("q2_cnn: no octmnist.npz found, using the offline stand-in", file=sys.stderr)
-    params = standin_params(cfg["standin_train"], cfg["standin_val"], cfg["standin_test"], cfg["standin_seed"])
+    params = standin_params(cfg.standin_train, cfg.standin_val, cfg.standin_test, cfg.standin_seed)
     t0 = time.perf_counter()
     path, generated = ensure_standin(**{k: params[k] for k in ("n_train", "n_val", "n_test")}, seed=params["seed"])
     notes.update(standin_params=params, generated_now=generated, generate_s=time.perf_counter() - t0)
-    return load_octmnist(path, cfg["test_set"], "stand-in", cfg["train_limit"]), notes
+    return load_octmnist(path, cfg.test_set, "stand-in", cfg.train_limit), notes
 
 
 def describe_data(data: OctData, notes: dict[str, Any]) -> dict[str, Any]:
@@ -239,34 +265,34 @@ def run(ctx: RunContext) -> dict[str, Any]:
                                       (data.test_images, data.test_labels))
     timing["data_s"] = time.perf_counter() - t0
 
-    models = {name: CNN(cfg["dropout"], no_maxpool=flag) for name, flag in VARIANTS}
+    models = {name: CNN(cfg.dropout, no_maxpool=flag) for name, flag in VARIANTS}
     parameters = {name: get_number_trainable_params(m) for name, m in models.items()}
     breakdown = {name: parameter_breakdown(m) for name, m in models.items()}
     macs = {name: count_macs(m) for name, m in models.items()}
 
     t0 = time.perf_counter()
-    baseline = logistic_regression_baseline(splits, l2=cfg["logreg_l2"], max_iter=cfg["logreg_max_iter"])
+    baseline = logistic_regression_baseline(splits, l2=cfg.logreg_l2, max_iter=cfg.logreg_max_iter)
     timing["baseline_s"] = time.perf_counter() - t0
 
-    lrs = [float(lr) for lr in cfg["lrs"]]
-    seeds = seed_list(cfg)
+    lrs = [float(lr) for lr in cfg.lrs]
+    seeds = seed_list(cfg.seed, cfg.n_seeds)
     t0 = time.perf_counter()
     per_seed = []
     for i, seed in enumerate(seeds):
         if len(seeds) > 1:
             print(f"q2_cnn: seed {seed} ({i + 1} of {len(seeds)})", file=sys.stderr, flush=True)
-        per_seed.append(train_sweep(splits, lrs=lrs, variants=[flag for _, flag in VARIANTS], epochs=cfg["epochs"],
-                                    batch_size=cfg["batch_size"], dropout=cfg["dropout"], seed=seed,
-                                    device=ctx.device, parallel=cfg["parallel"], progress=ctx.progress,
+        per_seed.append(train_sweep(splits, lrs=lrs, variants=[flag for _, flag in VARIANTS], epochs=cfg.epochs,
+                                    batch_size=cfg.batch_size, dropout=cfg.dropout, seed=seed,
+                                    device=ctx.device, parallel=cfg.parallel, progress=ctx.progress,
                                     checkpoints=ctx.checkpoints))
     results = per_seed[0] if len(seeds) == 1 else combine_seeds(per_seed, seeds)
     timing["training_s"] = time.perf_counter() - t0
     n_train = len(data.train_labels)
-    timing["images_per_s"] = len(seeds) * len(results) * cfg["epochs"] * n_train / timing["training_s"]
+    timing["images_per_s"] = len(seeds) * len(results) * cfg.epochs * n_train / timing["training_s"]
 
     summary = summarise(results, lrs)
     t0 = time.perf_counter()
-    figures = {"samples": figure_samples(ctx, data, cfg["samples_per_class"])}
+    figures = {"samples": figure_samples(ctx, data, cfg.samples_per_class)}
     variants = summary["variants"]
     if variants["maxpool"]["best"] is not None:
         figures["best_maxpool"] = figure_run(ctx, variants["maxpool"]["best"], "best_maxpool.png",
@@ -285,12 +311,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "data": describe_data(data, notes),
         "model": {"parameters": parameters, "breakdown": breakdown, "macs": macs,
                   "same_count": parameters["maxpool"] == parameters["no_maxpool"]},
-        "training": {"lrs": lrs, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
-                     "dropout": cfg["dropout"], "seed": cfg["seed"], "seeds": seeds,
+        "training": {"lrs": lrs, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                     "dropout": cfg.dropout, "seed": cfg.seed, "seeds": seeds,
                      "optimizer": "SGD (no momentum, no weight decay)",
                      "loss": "NLLLoss", "selection": "final-epoch validation accuracy",
-                     "device": str(ctx.device), "parallel": cfg["parallel"],
-                     "steps_per_epoch": -(-n_train // cfg["batch_size"])},
+                     "device": str(ctx.device), "parallel": cfg.parallel,
+                     "steps_per_epoch": -(-n_train // cfg.batch_size)},
         **summary,
         "baseline": {**baseline, "cnn_best_val_acc": best_cnn_val, "cnn_best_test_acc": best_cnn_test,
                      "cnn_minus_logreg_val": None if best_cnn_val is None else best_cnn_val - baseline["val_acc"]},
@@ -302,24 +328,24 @@ def run(ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def reproducibility(cfg: dict[str, Any], data: OctData, timing: dict[str, Any], device: str) -> dict[str, str]:
+def reproducibility(cfg: Settings, data: OctData, timing: dict[str, Any], device: str) -> dict[str, str]:
     """The checklist entries for the report's appendix, written from the settings and data used."""
     if data.source == "real":
         source = f"MedMNIST's octmnist.npz (sha256 {data.sha256[:16]}...), its own train/validation/test splits"
     else:
-        source = (f"the generated stand-in (hw2/q2/standin.py, seed {cfg['standin_seed']}, "
-                  f"{cfg['standin_train']:,} / {cfg['standin_val']:,} / {cfg['standin_test']:,} images, "
+        source = (f"the generated stand-in (hw2/q2/standin.py, seed {cfg.standin_seed}, "
+                  f"{cfg.standin_train:,} / {cfg.standin_val:,} / {cfg.standin_test:,} images, "
                   f"sha256 {data.sha256[:16]}...)")
     test = "the course's 529-image test subset" if data.test_set == "course529" else "the full test split"
     return {
         "data": f"{source}; test set: {test}",
-        "hyperparameters": (f"learning rate chosen on final-epoch validation accuracy among {cfg['lrs']}; batch "
-                            f"{cfg['batch_size']}, {cfg['epochs']} epochs, dropout {cfg['dropout']}, plain SGD "
+        "hyperparameters": (f"learning rate chosen on final-epoch validation accuracy among {cfg.lrs}; batch "
+                            f"{cfg.batch_size}, {cfg.epochs} epochs, dropout {cfg.dropout}, plain SGD "
                             "as the handout fixes them"),
-        "seeds": (f"seed {cfg['seed']} for every run (initial weights, shuffling and dropout follow the course "
+        "seeds": (f"seed {cfg.seed} for every run (initial weights, shuffling and dropout follow the course "
                   "skeleton's random stream); a single seed, so run-to-run variability is not measured "
-                  "(make report SEEDS=3 measures it)" if cfg["n_seeds"] == 1 else
-                  f"every run repeated with seeds {', '.join(str(s) for s in seed_list(cfg))} (initial weights, "
+                  "(make report SEEDS=3 measures it)" if cfg.n_seeds == 1 else
+                  f"every run repeated with seeds {', '.join(str(s) for s in seed_list(cfg.seed, cfg.n_seeds))} (initial weights, "
                   "shuffling and dropout follow the course skeleton's random stream); tables give mean and "
                   "standard deviation over the seeds, the learning rate is chosen on the mean"),
         "compute": (f"{device}; training took {timing['training_s']:.0f} s, the logistic-regression baseline "

@@ -9,6 +9,8 @@ models, and writes loss and score curves plus a few transcripts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from typing import Any
 
 import hashlib
@@ -22,7 +24,7 @@ import torch
 
 from pipeline.runner import RunContext, main
 from hw2.q3.model import ASRConfig, build_model
-from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, evaluate, load_speech_set, train
+from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, TrainConfig, evaluate, load_speech_set, train
 from hw2.errors import DataError, Hw2Error
 from hw2.stats import combine_metrics, seed_list
 from hw2.q3.ljspeech import candidate_dirs, find_ljspeech, read_metadata, split_by_index
@@ -31,6 +33,36 @@ from hw2.q3.text_metrics import mean_scores, prediction_string, reference_string
 from hw2.q3.tokenizer import VOCAB_SIZE, decode
 
 NAME = "q3_asr"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Q3's settings; the defaults are the course skeleton's (the homework profile; pipeline/profiles.py
+    lists how the other profiles differ, and why)."""
+
+    seed: int = 42
+    n_seeds: int = 1  # train each decoder with seeds seed, seed+1, ... (profile <name>-seeds<N>)
+    data: str = "auto"  # standin (generated espeak-ng corpus), ljspeech (real; error if absent), auto
+    ljspeech_dir: str | None = None
+    max_utterances: int | None = None
+    corpus_size: int = 13100  # stand-in clips, split in the course's proportions
+    corpus_seed: int = 0
+    voices: list[str] = field(default_factory=lambda: ["en-us", "en-us+f2", "en-gb-x-rp+m3", "en+f4"])
+    filterbank_rate: int = 16000  # the skeleton built its mel filterbank for 16 kHz (a bug kept here)
+    decoders: list[str] = field(default_factory=lambda: ["lstm", "attention"])
+    width: int = 200
+    heads: int = 2
+    encoder_blocks: int = 2  # the skeleton runs 2 (the handout says 4)
+    mlp_width: int = 400
+    epochs: int = 15
+    batch_size: int = 64
+    eval_batch_size: int = 16
+    learning_rate: float = 1e-3
+    lr_schedule: str = "epoch"  # warm-up/decay updated per "epoch" (skeleton) or per "step"
+    pad_to_frames: int | None = 2754  # None: pad batches to their longest clip, with masks
+    length_buckets: bool = False
+    max_decode_steps: int = 98
+    examples: int = 5
 DECODER_TITLES = {"lstm": "LSTM decoder", "attention": "attention decoder"}
 
 # The course skeleton's published test results on real LJ Speech (SPEC, section Q3).
@@ -46,45 +78,45 @@ def log(message: str) -> None:
 
 # ----------------------------------------------------------------------------- data
 
-def data_fingerprint(cfg: dict) -> dict:
+def data_fingerprint(cfg: Settings) -> dict:
     """Return what identifies the data this config would read: the real corpus's metadata hash and WAV sizes, or the stand-in's settings."""
-    if cfg["data"] in ("ljspeech", "auto"):
+    if cfg.data in ("ljspeech", "auto"):
         try:
-            root = find_ljspeech(cfg.get("ljspeech_dir"))
+            root = find_ljspeech(cfg.ljspeech_dir)
         except DataError:
             root = None
         if root is not None:
             wavs = sorted((root / "wavs").glob("*.wav"))
             return {"ljspeech_metadata_sha256": hashlib.sha256((root / "metadata.csv").read_bytes()).hexdigest(),
                     "ljspeech_wavs": len(wavs), "ljspeech_wav_bytes": sum(w.stat().st_size for w in wavs),
-                    "max_utterances": cfg.get("max_utterances")}
-        if cfg["data"] == "ljspeech":
+                    "max_utterances": cfg.max_utterances}
+        if cfg.data == "ljspeech":
             return {"ljspeech_metadata_sha256": None}
-    params = standin_params(cfg["corpus_size"], cfg["corpus_seed"], cfg["voices"])
+    params = standin_params(cfg.corpus_size, cfg.corpus_seed, cfg.voices)
     return {"standin": params, "standin_dir": standin_dir(params).name}
 
 
-def open_corpus(cfg: dict, progress: bool) -> tuple[dict, dict]:
+def open_corpus(cfg: Settings, progress: bool) -> tuple[dict, dict]:
     """Return (corpus description, utterances per split): real LJ Speech, or the generated stand-in."""
-    source = cfg["data"]
+    source = cfg.data
     if source not in ("standin", "ljspeech", "auto"):
         raise Hw2Error(f"q3_asr: data must be standin, ljspeech or auto, not {source!r}")
     root = None
     if source in ("ljspeech", "auto"):
-        root = find_ljspeech(cfg.get("ljspeech_dir"))
+        root = find_ljspeech(cfg.ljspeech_dir)
         if root is None and source == "ljspeech":
-            where = ", ".join(str(p) for p in candidate_dirs(cfg.get("ljspeech_dir")))
+            where = ", ".join(str(p) for p in candidate_dirs(cfg.ljspeech_dir))
             raise DataError(candidate_dirs()[-1], f"LJ Speech 1.1 not found (looked in {where}); download and "
                             "unpack it there, set HW2_DATA_DIR, or use --set data=standin")
     if root is not None:
         utterances = read_metadata(root)
-        if cfg.get("max_utterances"):
-            utterances = utterances[: cfg["max_utterances"]]
+        if cfg.max_utterances:
+            utterances = utterances[: cfg.max_utterances]
         corpus = {"name": "LJ Speech 1.1", "source": "ljspeech", "path": str(root), "voices": ["one reader (LJ)"],
                   "generated": False}
     else:
         t0 = time.perf_counter()
-        root, summary = ensure_standin(cfg["corpus_size"], cfg["corpus_seed"], cfg["voices"], progress=progress)
+        root, summary = ensure_standin(cfg.corpus_size, cfg.corpus_seed, cfg.voices, progress=progress)
         utterances = read_metadata(root)
         corpus = {"name": "generated LJ Speech stand-in (espeak-ng)", "source": "standin", "path": root.name,
                   "voices": summary["params"]["voices"], "voice_counts": summary["voice_counts"],
@@ -171,8 +203,8 @@ def label_smoothing_floor(smoothing: float = LABEL_SMOOTHING, classes: int = VOC
 def run(ctx: RunContext) -> dict:
     cfg = ctx.config
     device = ctx.device
-    seed = cfg["seed"]
-    seeds = seed_list(cfg)
+    seed = cfg.seed
+    seeds = seed_list(cfg.seed, cfg.n_seeds)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -182,33 +214,36 @@ def run(ctx: RunContext) -> dict:
     log(f"q3: {corpus['name']}, {corpus['clips']} clips, split {corpus['split']}")
 
     t0 = time.perf_counter()
-    sets = {name: load_speech_set(utts, cfg["filterbank_rate"], ctx.progress, desc=f"{name} features")
+    sets = {name: load_speech_set(utts, cfg.filterbank_rate, ctx.progress, desc=f"{name} features")
             for name, utts in splits.items()}
     timings["features_s"] = time.perf_counter() - t0
     for name, data in sets.items():
         corpus.setdefault("hours_per_split", {})[name] = data.seconds() / 3600
     longest = int(max(int(d.lengths.max()) for d in sets.values()))
 
-    model_cfg = ASRConfig(width=cfg["width"], heads=cfg["heads"], encoder_blocks=cfg["encoder_blocks"],
-                          mlp_width=cfg["mlp_width"], max_frames=max(cfg["pad_to_frames"] or 0, longest))
+    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size,
+                            learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule,
+                            pad_to_frames=cfg.pad_to_frames, length_buckets=cfg.length_buckets)
+    model_cfg = ASRConfig(width=cfg.width, heads=cfg.heads, encoder_blocks=cfg.encoder_blocks,
+                          mlp_width=cfg.mlp_width, max_frames=max(cfg.pad_to_frames or 0, longest))
     decoders: dict[str, dict] = {}
     test_outputs: dict[str, dict] = {}
     untrained_outputs: dict[str, dict] = {}
-    for name in cfg["decoders"]:
+    for name in cfg.decoders:
         t0 = time.perf_counter()
-        untrained = evaluate(build_model(model_cfg, name, seed).to(device), sets["test"], cfg["eval_batch_size"],
-                             device, cfg["pad_to_frames"], cfg["max_decode_steps"])
+        untrained = evaluate(build_model(model_cfg, name, seed).to(device), sets["test"], cfg.eval_batch_size,
+                             device, cfg.pad_to_frames, cfg.max_decode_steps)
         timings[f"{name}_untrained_test_s"] = time.perf_counter() - t0
 
         model = build_model(model_cfg, name, seed)
         t0 = time.perf_counter()
-        history = train(model, sets["train"], sets["val"], cfg, device, seed, ctx.progress, log,
+        history = train(model, sets["train"], sets["val"], train_cfg, device, seed, ctx.progress, log,
                         ctx.checkpoints, f"q3-{name}-seed{seed}", ctx.between_steps)
         timings[f"{name}_train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        test = evaluate(model, sets["test"], cfg["eval_batch_size"], device, cfg["pad_to_frames"],
-                        cfg["max_decode_steps"])
+        test = evaluate(model, sets["test"], cfg.eval_batch_size, device, cfg.pad_to_frames,
+                        cfg.max_decode_steps)
         timings[f"{name}_test_s"] = time.perf_counter() - t0
         log(f"{name} test: loss {test['loss']:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in test["scores"].items()))
         test_outputs[name], untrained_outputs[name] = test, untrained
@@ -216,10 +251,10 @@ def run(ctx: RunContext) -> dict:
         for extra in seeds[1:]:  # repeated runs (profile <name>-seedsN): only their test scores are kept
             log(f"{name}: seed {extra} ({len(per_seed) + 1} of {len(seeds)})")
             again = build_model(model_cfg, name, extra)
-            train(again, sets["train"], sets["val"], cfg, device, extra, ctx.progress, log,
+            train(again, sets["train"], sets["val"], train_cfg, device, extra, ctx.progress, log,
                   ctx.checkpoints, f"q3-{name}-seed{extra}", ctx.between_steps)
-            out = evaluate(again, sets["test"], cfg["eval_batch_size"], device, cfg["pad_to_frames"],
-                           cfg["max_decode_steps"])
+            out = evaluate(again, sets["test"], cfg.eval_batch_size, device, cfg.pad_to_frames,
+                           cfg.max_decode_steps)
             per_seed.append({"loss": out["loss"], **out["scores"]})
         timings[f"{name}_seeds_s"] = time.perf_counter() - t0
         mean, sd = combine_metrics(per_seed)
@@ -239,8 +274,8 @@ def run(ctx: RunContext) -> dict:
         "loss": ctx.save_figure(plot_losses(histories), "q3_loss.png"),
         "val_scores": ctx.save_figure(plot_scores(histories), "q3_val_scores.png"),
     }
-    examples = pick_examples(sets["test"], test_outputs, cfg["examples"], seed)
-    untrained_examples = pick_examples(sets["test"], untrained_outputs, cfg["examples"], seed)
+    examples = pick_examples(sets["test"], test_outputs, cfg.examples, seed)
+    untrained_examples = pick_examples(sets["test"], untrained_outputs, cfg.examples, seed)
     for row, raw in zip(examples, untrained_examples):
         row["untrained_transcripts"] = raw["transcripts"]
     best = max(decoders, key=lambda n: decoders[n]["test"]["damerau_levenshtein"])
@@ -252,10 +287,10 @@ def run(ctx: RunContext) -> dict:
         "model": {**model_cfg.to_dict(), "norm": "pre-norm (skeleton)",
                   "handout_encoder_blocks": 4},
         "training": {
-            "padding": "fixed" if cfg["pad_to_frames"] else "batch",
-            "pad_to_frames": cfg["pad_to_frames"],
-            "masks": cfg["pad_to_frames"] is None,
-            "filterbank_rate": cfg["filterbank_rate"],
+            "padding": "fixed" if cfg.pad_to_frames else "batch",
+            "pad_to_frames": cfg.pad_to_frames,
+            "masks": cfg.pad_to_frames is None,
+            "filterbank_rate": cfg.filterbank_rate,
             "device": str(device),
             "threads": torch.get_num_threads(),
             "seeds": seeds,
@@ -275,21 +310,21 @@ def run(ctx: RunContext) -> dict:
     }
 
 
-def reproducibility(cfg: dict[str, Any], corpus: dict[str, Any], device: torch.device) -> dict[str, str]:
+def reproducibility(cfg: Settings, corpus: dict[str, Any], device: torch.device) -> dict[str, str]:
     """The checklist entries for the report's appendix, written from the settings and corpus used."""
     split = corpus.get("split", {})
     return {
         "data": (f"{corpus.get('name', 'corpus')}, {corpus.get('clips', '?')} clips split by index into "
                  f"{split.get('train', '?')} / {split.get('val', '?')} / {split.get('test', '?')} "
                  "(train / validation / test) in the course's proportions"),
-        "hyperparameters": (f"width {cfg['width']}, {cfg['encoder_blocks']} encoder blocks, {cfg['heads']} heads, "
-                            f"AdamW at {cfg['learning_rate']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: "
+        "hyperparameters": (f"width {cfg.width}, {cfg.encoder_blocks} encoder blocks, {cfg.heads} heads, "
+                            f"AdamW at {cfg.learning_rate}, batch {cfg.batch_size}, {cfg.epochs} epochs: "
                             "set in pipeline/profiles.py to fit the time budget, not tuned on the test set"),
-        "seeds": (f"seed {cfg['seed']} for weights and batch order, corpus seed {cfg['corpus_seed']}; "
+        "seeds": (f"seed {cfg.seed} for weights and batch order, corpus seed {cfg.corpus_seed}; "
                   "one run per decoder, so no spread over seeds is reported (make report SEEDS=3 measures it)"
-                  if cfg["n_seeds"] == 1 else
-                  f"each decoder trained with seeds {', '.join(str(s) for s in seed_list(cfg))} (weights and batch "
-                  f"order), corpus seed {cfg['corpus_seed']}; test scores are mean and standard deviation over "
+                  if cfg.n_seeds == 1 else
+                  f"each decoder trained with seeds {', '.join(str(s) for s in seed_list(cfg.seed, cfg.n_seeds))} (weights and batch "
+                  f"order), corpus seed {cfg.corpus_seed}; test scores are mean and standard deviation over "
                   "the seeds, curves and example transcripts come from the first seed"),
         "compute": f"{device}, {torch.get_num_threads()} threads",
     }

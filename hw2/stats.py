@@ -12,12 +12,11 @@ import math
 from typing import Any, Sequence
 
 
-def seed_list(cfg: dict[str, Any]) -> list[int]:
-    """Return the seeds an experiment's settings ask for: seed, seed+1, ..., seed+n_seeds-1."""
-    n = int(cfg.get("n_seeds", 1))
-    if n < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {n}")
-    return [int(cfg["seed"]) + i for i in range(n)]
+def seed_list(seed: int, n_seeds: int = 1) -> list[int]:
+    """Return the seeds of ``n_seeds`` repeated runs: seed, seed+1, ..., seed+n_seeds-1."""
+    if n_seeds < 1:
+        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}")
+    return [seed + i for i in range(n_seeds)]
 
 
 def mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]:

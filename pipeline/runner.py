@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from pipeline import fingerprint
 from hw2.errors import Hw2Error
-from pipeline.profiles import CONFIGS, PROFILES, get_config, parse_override, profile_arg
+from pipeline.profiles import PROFILES, as_dict, differences, get_config, parse_override, profile_arg
 from pipeline.checkpoint import NO_CHECKPOINTS, Checkpointer
 from pipeline.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
 
@@ -35,7 +35,7 @@ class RunContext:
 
     name: str
     profile: str
-    config: dict[str, Any]
+    config: Any  # the experiment's Settings
     outdir: Path
     device: Any
     progress: bool = True
@@ -61,11 +61,11 @@ class RunContext:
         return filename
 
 
-def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
+def build_parser(name: str, description: str | None, settings_cls: type | None = None) -> argparse.ArgumentParser:
     """Return the argument parser every experiment shares."""
     import json
 
-    settings = CONFIGS.get(name, {}).get("default", {})
+    settings = as_dict(get_config(name, "default", cls=settings_cls)) if settings_cls else {}
     listing = "\n".join(f"  {key} = {json.dumps(value)}" for key, value in settings.items())
     parser = argparse.ArgumentParser(
         prog=f"python -m experiments.{name}",
@@ -92,17 +92,20 @@ def build_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def data_fingerprint_of(run: Callable[..., Any], config: dict[str, Any]) -> dict[str, Any]:
+def _module_of(run: Callable[..., Any]) -> Any:
+    return sys.modules.get(getattr(run, "__module__", ""), None)
+
+
+def data_fingerprint_of(run: Callable[..., Any], config: Any) -> dict[str, Any]:
     """Call the experiment module's optional ``data_fingerprint(config)``; {} when it has none."""
-    module = sys.modules.get(getattr(run, "__module__", ""), None)
-    hook = getattr(module, "data_fingerprint", None)
+    hook = getattr(_module_of(run), "data_fingerprint", None)
     return dict(hook(config)) if hook else {}
 
 
 def main(name: str, description: str | None, run: Callable[[RunContext], dict[str, Any]],
          argv: list[str] | None = None) -> int:
     """Parse the command line, run the experiment safely, and return an exit status."""
-    parser = build_parser(name, description)
+    parser = build_parser(name, description, getattr(_module_of(run), "Settings", None))
     args = parser.parse_args(argv)
     try:
         return _main(name, args, run)
@@ -121,9 +124,9 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     from pipeline.provenance import git_state, hardware, library_versions, now_utc
 
     overrides = dict(parse_override(text) for text in args.overrides)
-    config = get_config(name, args.profile, overrides)
+    config = get_config(name, args.profile, overrides, cls=_module_of(run).Settings)
     if args.show_config:
-        print(json.dumps(config, indent=2))
+        print(json.dumps(as_dict(config), indent=2))
         return 0
     if os.environ.get("HW2_THREADS"):  # set by parallel runs (JOBS=N) to share the cores
         import torch
@@ -137,7 +140,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     started = now_utc()
     t0 = time.perf_counter()
     # checkpoints live beside the results, in a folder named after what the results depend on
-    key = fingerprint.compute(config, data_fp)["digest"][:16]
+    key = fingerprint.compute(as_dict(config), data_fp)["digest"][:16]
     checkpoints = Checkpointer(root / args.profile / ".checkpoints" / name / key, resume=not args.no_resume)
     ctx = RunContext(name=name, profile=args.profile, config=config, outdir=staging, device=device,
                      progress=not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("HW2_PROGRESS")),
@@ -146,12 +149,13 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
         results = run(ctx)
         wall = time.perf_counter() - t0
         results = dict(results)
-        results["fingerprint"] = fingerprint.compute(config, data_fp)
+        results["fingerprint"] = fingerprint.compute(as_dict(config), data_fp)
         results["meta"] = {
             "experiment": name,
             "profile": args.profile,
-            "config": config,
+            "config": as_dict(config),
             "overrides": overrides,
+            "differences_from_handout": differences(name, args.profile, config, overrides),
             "started": started,
             "finished": now_utc(),
             "wall_time_s": wall,
@@ -173,4 +177,4 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     return 0
 
 
-__all__ = ["RunContext", "main", "build_parser", "CONFIGS"]
+__all__ = ["RunContext", "main", "build_parser"]

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pipeline import fingerprint
-from pipeline.profiles import get_config
+from pipeline.profiles import as_dict, get_config
 
 
 def test_check_names_what_changed(tmp_path):
@@ -62,7 +62,7 @@ def test_status_on_quick_profile(results_root):
     data = json.loads(path.read_text())
     recorded = data["fingerprint"]
     assert "hw2/q1/attention.py" in recorded["code"] and "experiments/q1_attention.py" in recorded["code"]
-    assert recorded["config"] == fingerprint.json_sha256(get_config("q1_attention", "quick"))
+    assert recorded["config"] == fingerprint.json_sha256(as_dict(get_config("q1_attention", "quick")))
 
     data["fingerprint"]["code"]["hw2/q1/attention.py"] = "f" * 64
     path.write_text(json.dumps(data))

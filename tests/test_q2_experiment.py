@@ -59,7 +59,7 @@ def test_quick_run_on_the_standin(tmp_path, monkeypatch):
     for name in ("samples.png", "best_maxpool.png", "q2_2_no_maxpool.png", "all_runs.png"):
         assert (out / "figures" / name).stat().st_size > 1000
     assert 0 <= r["baseline"]["val_acc"] <= 1
-    assert r["fingerprint"]["data"] == q2_cnn.data_fingerprint(r["meta"]["config"])
+    assert r["fingerprint"]["data"] == q2_cnn.data_fingerprint(q2_cnn.Settings(**r["meta"]["config"]))
 
 
 def test_real_data_path_reads_a_file_in_octmnist_layout(tmp_path):

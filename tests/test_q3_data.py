@@ -48,10 +48,10 @@ def test_reader_reads_the_real_layout(tmp_path, monkeypatch):
 
 
 def test_real_data_path_of_the_experiment_reads_it(tmp_path):
-    from experiments.q3_asr import open_corpus
+    from experiments.q3_asr import Settings, open_corpus
 
     folder = make_corpus(tmp_path, n=20)
-    corpus, splits = open_corpus({"data": "ljspeech", "ljspeech_dir": str(folder), "max_utterances": None}, False)
+    corpus, splits = open_corpus(Settings(data="ljspeech", ljspeech_dir=str(folder)), False)
     assert corpus["source"] == "ljspeech" and corpus["clips"] == 20
     assert [len(splits[k]) for k in ("train", "val", "test")] == list(split_sizes(20))
 

@@ -176,8 +176,10 @@ def test_training_killed_after_an_epoch_resumes_to_the_same_model(decoder, tmp_p
     from pipeline.checkpoint import Checkpointer
 
     data = toy_set(12)
-    cfg = {"learning_rate": 3e-3, "epochs": 3, "pad_to_frames": None, "lr_schedule": "step", "batch_size": 4,
-           "length_buckets": True, "eval_batch_size": 6}
+    from hw2.q3.training import TrainConfig
+
+    cfg = TrainConfig(learning_rate=3e-3, epochs=3, pad_to_frames=None, lr_schedule="step", batch_size=4,
+                      length_buckets=True, eval_batch_size=6)
     cpu = torch.device("cpu")
     whole_model = build_model(TINY, decoder, 0)
     whole = train(whole_model, data, data, cfg, cpu, seed=0)

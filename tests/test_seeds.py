@@ -27,11 +27,11 @@ def test_profile_names_with_seeds():
 
 
 def test_seeds_reach_only_the_experiments_that_train():
-    assert get_config("q2_cnn", "default-seeds3")["n_seeds"] == 3
-    assert get_config("q3_asr", "quick-seeds2")["n_seeds"] == 2
-    assert get_config("q2_cnn", "default")["n_seeds"] == 1
+    assert get_config("q2_cnn", "default-seeds3").n_seeds == 3
+    assert get_config("q3_asr", "quick-seeds2").n_seeds == 2
+    assert get_config("q2_cnn", "default").n_seeds == 1
     assert get_config("q1_attention", "default-seeds3") == get_config("q1_attention", "default")
-    assert seed_list(get_config("q2_cnn", "default-seeds3")) == [42, 43, 44]
+    assert seed_list(42, get_config("q2_cnn", "default-seeds3").n_seeds) == [42, 43, 44]
 
 
 def test_mean_and_sample_standard_deviation():

@@ -34,6 +34,19 @@ if TYPE_CHECKING:
 LABEL_SMOOTHING = 0.1
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """How ``train`` trains: epochs, batches, optimiser step and schedule, padding."""
+
+    epochs: int = 15
+    batch_size: int = 64
+    eval_batch_size: int = 16
+    learning_rate: float = 1e-3
+    lr_schedule: str = "epoch"  # warm-up/decay factor updated every "epoch" (skeleton) or every "step"
+    pad_to_frames: int | None = 2754  # None: pad each batch to its longest clip and use masks
+    length_buckets: bool = False  # training batches of clips of similar length
+
+
 # ----------------------------------------------------------------------------- data
 
 @dataclass
@@ -158,7 +171,7 @@ def evaluate(model: SpeechRecognizer, data: SpeechSet, batch_size: int, device: 
     }
 
 
-def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg: dict,
+def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg: TrainConfig,
           device: torch.device, seed: int, progress: bool = False,
           log: Callable[[str], None] | None = None, checkpoints: CheckpointStore | None = None,
           checkpoint_name: str | None = None, between_steps: Callable[[], None] | None = None) -> list[dict]:
@@ -169,10 +182,10 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
     resumed, so that an interrupted run ends as the uninterrupted one would.
     """
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
     rng = np.random.default_rng(seed)
-    epochs, pad_to = cfg["epochs"], cfg["pad_to_frames"]
-    per_step = cfg["lr_schedule"] == "step"
+    epochs, pad_to = cfg.epochs, cfg.pad_to_frames
+    per_step = cfg.lr_schedule == "step"
     history: list[dict] = []
     saving = checkpoints is not None and checkpoints.enabled and checkpoint_name is not None
     state = checkpoints.load(checkpoint_name) if saving else None
@@ -188,10 +201,10 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
             log(f"{model.decoder_name}: resumed after epoch {len(history)} from {checkpoints.path(checkpoint_name)}")
     for epoch in range(len(history) + 1, epochs + 1):
         model.train()
-        batches = training_batches(train_set.lengths, cfg["batch_size"], rng, bucket=cfg["length_buckets"])
+        batches = training_batches(train_set.lengths, cfg.batch_size, rng, bucket=cfg.length_buckets)
         if not per_step:
             for group in optimizer.param_groups:
-                group["lr"] = cfg["learning_rate"] * lr_factor(epoch - 1, epochs)
+                group["lr"] = cfg.learning_rate * lr_factor(epoch - 1, epochs)
         bar = batches
         if progress:
             from tqdm import tqdm
@@ -203,7 +216,7 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
                 between_steps()
             if per_step:
                 for group in optimizer.param_groups:
-                    group["lr"] = cfg["learning_rate"] * lr_factor(epoch - 1 + step / len(batches), epochs)
+                    group["lr"] = cfg.learning_rate * lr_factor(epoch - 1 + step / len(batches), epochs)
             mels, lengths, targets = collate(train_set, index, pad_to)
             mels, targets = mels.to(device), targets.to(device)
             lengths = lengths.to(device) if lengths is not None else None
@@ -217,7 +230,7 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
         train_time = time.perf_counter() - t0
         t1 = time.perf_counter()
-        val = evaluate(model, val_set, cfg["eval_batch_size"], device, pad_to)
+        val = evaluate(model, val_set, cfg.eval_batch_size, device, pad_to)
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / seen,

@@ -74,7 +74,7 @@ def discover_sections(profile: str, root: Path | None = None) -> list[Section]:
 def freshness(section: Section, profile: str) -> "Freshness":
     """Say whether a section's results are missing, stale (and why) or fresh."""
     from pipeline import fingerprint
-    from pipeline.profiles import get_config
+    from pipeline.profiles import as_dict, get_config
 
     if not section.results_file.exists():
         return fingerprint.Freshness("missing", ["no results.json"])
@@ -82,10 +82,10 @@ def freshness(section: Section, profile: str) -> "Freshness":
         recorded = read_results(section.results_file).get("fingerprint")
     except ResultsError as exc:
         return fingerprint.Freshness("stale", [str(exc)])
-    config = get_config(section.name, profile)
+    config = get_config(section.name, profile, cls=section.stage.module.Settings)
     hook = getattr(section.stage.module, "data_fingerprint", None)
     data = dict(hook(config)) if hook else {}
-    return fingerprint.check(recorded, config, data)
+    return fingerprint.check(recorded, as_dict(config), data)
 
 
 def status(profile: str = "default", root: Path | None = None) -> list[tuple[Section, "Freshness"]]:
