@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any, Callable
 
 from experiments import q1_attention, q2_cnn, q3_asr
+from pipeline.findings import q1 as q1_findings, q2 as q2_findings, q3 as q3_findings
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Stage:
     target: str  # make target (`make q2`)
     title: str  # section title in the report
     module: ModuleType
+    findings: Callable[[Any], Any]  # results -> the claims the section makes (pipeline/findings/)
     times_itself: bool = False  # measures wall-clock time: under JOBS=N it runs alone, after the others
 
     @property
@@ -32,9 +35,10 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("q1_attention", "q1", "Self-attention and the McLaurin feature map", q1_attention, times_itself=True),
-    Stage("q2_cnn", "q2", "Image classification with a CNN", q2_cnn),
-    Stage("q3_asr", "q3", "Speech recognition with an encoder and two decoders", q3_asr),
+    Stage("q1_attention", "q1", "Self-attention and the McLaurin feature map", q1_attention,
+          q1_findings.findings, times_itself=True),
+    Stage("q2_cnn", "q2", "Image classification with a CNN", q2_cnn, q2_findings.findings),
+    Stage("q3_asr", "q3", "Speech recognition with an encoder and two decoders", q3_asr, q3_findings.findings),
 )
 
 

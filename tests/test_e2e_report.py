@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape as html_unescape
 
 from pipeline.report.values import fmt_int
 
@@ -52,7 +54,7 @@ def test_qmd_keeps_quarto_crossrefs(quick_report):
     assert qmd.startswith("---\ntitle:")
 
 
-SPAN = re.compile(r'<span class="num" title="([^"]+?\.json): ([^"]+)">([^<]+)</span>')
+SPAN = re.compile(r'<span class="num" title="([^"]+)">([^<]+)</span>')
 PLAIN = re.compile(r"^−?[\d,]+(?:\.\d+)?%?$")
 
 
@@ -63,26 +65,47 @@ def lookup(data, key):
     return data
 
 
+TOKEN = re.compile(r"(?P<file>[\w./-]+?\.json): |(?P<num>(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.\[]))"
+                   r"|(?P<key>[A-Za-z_][\w]*(?:\.\w+|\[\d+\])*)|(?P<op>[−+×/()])|(?P<space>\s+)")
+
+
+def evaluate_trace(trace, results_root):
+    """Evaluate a hover trace: ``file: key``, or arithmetic of traced values (``file: a − b``)."""
+    if not re.search(r" [−+×/] |−\(|abs\(", trace):  # one value; keys may hold '-' and '+' (voice names)
+        file, key = trace.split(": ", 1)
+        profile_exp = "/".join(file.split("/")[-3:-1])
+        return lookup(json.loads((results_root / profile_exp / "results.json").read_text()), key)
+    expr, data = [], None
+    for m in TOKEN.finditer(trace):
+        if m["file"]:
+            profile_exp = "/".join(m["file"].split("/")[-3:-1])
+            data = json.loads((results_root / profile_exp / "results.json").read_text())
+        elif m["num"]:
+            expr.append(m["num"])
+        elif m["key"]:
+            expr.append("abs" if m["key"] == "abs" else repr(float(lookup(data, m["key"]))))
+        elif m["op"]:
+            expr.append({"−": "-", "×": "*"}.get(m["op"], m["op"]))
+    return eval("".join(expr), {"abs": abs})  # noqa: S307 - test-only, numbers and operators
+
+
 def test_every_traced_number_matches_results_and_appears_in_pdf(quick_report):
     """Each number the HTML traces to results.json equals that value (to its printed precision) and is in the PDF."""
-    import json
-
     data, html, pdf_text, out = quick_report
     results_root = out.parent / "results"
     flat = re.sub(r"\s+", " ", pdf_text)
     checked = 0
-    for source, key, text in SPAN.findall(html):
+    for trace, text in SPAN.findall(html):
         text = text.strip()
         if not PLAIN.match(text):
             continue  # durations and sizes carry units; their values are checked elsewhere
-        profile_exp = "/".join(source.split("/")[-3:-1])
-        value = lookup(json.loads((results_root / profile_exp / "results.json").read_text()), key)
+        value = evaluate_trace(html_unescape(trace), results_root)
         shown = float(text.replace(",", "").replace("−", "-").rstrip("%"))
         if text.endswith("%"):
             shown /= 100
         decimals = len(text.rstrip("%").split(".")[1]) if "." in text else 0
         scale = 100 if text.endswith("%") else 1
-        assert abs(shown - float(value)) <= 0.5 * 10 ** -decimals / scale + 1e-12, (source, key, text, value)
-        assert text in flat, f"{text} ({key}) is in the HTML but not in the PDF"
+        assert abs(shown - float(value)) <= 0.5 * 10 ** -decimals / scale + 1e-12, (trace, text, value)
+        assert text in flat, f"{text} ({trace}) is in the HTML but not in the PDF"
         checked += 1
     assert checked >= 20

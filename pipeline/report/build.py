@@ -17,6 +17,7 @@ import jinja2
 import yaml
 
 from pipeline.errors import Hw2Error, ResultsError
+from pipeline.findings.report import findings as report_findings
 from pipeline.provenance import now_utc
 from pipeline.executors import run_many
 from pipeline.report.render import Renderer, choose_renderer, render
@@ -38,7 +39,8 @@ class Section:
 
     stage: Stage
     results_file: Path
-    r: ResultsView | None = None
+    r: ResultsView | None = None  # its results, once read
+    f: Any = None  # its findings (pipeline/findings/), once decided
 
     @property
     def name(self) -> str:
@@ -128,6 +130,7 @@ def fill_templates(profile: str, sections: list[Section], renderer: Renderer, fi
     env = make_environment()
     context = {
         "meta": load_metadata(),
+        "report": report_findings(profile, renderer.description),
         "profile": profile,
         "sections": sections,
         "renderer": renderer,
@@ -185,6 +188,7 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
         hint = (f"make {section.target} PROFILE={profile}  "
                 f"(python -m experiments.{section.name} --profile {profile})")
         section.r = ResultsView(read_results(section.results_file), section.results_file, hint)
+        section.f = section.stage.findings(section.r)
 
     stem = report_stem(profile)
     qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")

@@ -16,9 +16,28 @@ from pipeline.errors import ResultsError
 
 
 class TracedFloat(float):
-    """A float read from a results file, remembering the file and key (for hover titles)."""
+    """A float read from a results file, remembering the file and key (for hover titles).
+
+    Arithmetic with another number keeps a trace: ``a - b`` of two traced values is
+    traced as ``file: key_a − key_b`` (the file named once when both come from it), so
+    a gap or a ratio computed by a finding still says where it came from.
+    """
 
     trace: str = ""
+
+    def _combine(self, other: Any, symbol: str, value: float, reverse: bool = False) -> "TracedFloat":
+        return traced_result(value, symbol, (other, self) if reverse else (self, other))
+
+    def __add__(self, other): return self._combine(other, "+", float(self) + float(other))
+    def __radd__(self, other): return self._combine(other, "+", float(other) + float(self), True)
+    def __sub__(self, other): return self._combine(other, "−", float(self) - float(other))
+    def __rsub__(self, other): return self._combine(other, "−", float(other) - float(self), True)
+    def __mul__(self, other): return self._combine(other, "×", float(self) * float(other))
+    def __rmul__(self, other): return self._combine(other, "×", float(other) * float(self), True)
+    def __truediv__(self, other): return self._combine(other, "/", float(self) / float(other))
+    def __rtruediv__(self, other): return self._combine(other, "/", float(other) / float(self), True)
+    def __neg__(self): return traced(-float(self), f"−({self.trace})")
+    def __abs__(self): return traced(abs(float(self)), f"abs({self.trace})")
 
 
 class TracedInt(int):
@@ -27,11 +46,31 @@ class TracedInt(int):
     trace: str = ""
 
 
-def _traced(value: Any, trace: str) -> Any:
+def traced(value: Any, trace: str) -> Any:
+    """Return ``value`` as a TracedFloat/TracedInt carrying ``trace`` (other values unchanged)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     out = TracedFloat(value) if isinstance(value, float) else TracedInt(value)
     out.trace = trace
+    return out
+
+
+def trace_of(value: Any) -> str:
+    """Return the trace of a value: its file and key, or its repr when it is a plain number."""
+    return getattr(value, "trace", "") or (repr(float(value)) if isinstance(value, (int, float)) else str(value))
+
+
+def traced_result(value: float, symbol: str, operands: tuple[Any, Any]) -> TracedFloat:
+    """Trace ``value = left <symbol> right``, naming a shared results file once."""
+    traces = [trace_of(v) for v in operands]
+    files = {t.split(": ", 1)[0] for t in traces if ": " in t}
+    if len(files) == 1 and all(": " in t for t in traces):
+        file = files.pop()
+        text = f"{file}: " + f" {symbol} ".join(t.split(": ", 1)[1] for t in traces)
+    else:
+        text = f" {symbol} ".join(f"({t})" if " " in t else t for t in traces)
+    out = TracedFloat(value)
+    out.trace = text
     return out
 
 
@@ -48,7 +87,7 @@ class ResultsView:
     def _wrap(self, value: Any, key: str) -> Any:
         if isinstance(value, (dict, list)):
             return ResultsView(value, self._source, self._hint, key)
-        return _traced(value, f"{self._label()}: {key}")
+        return traced(value, f"{self._label()}: {key}")
 
     def _label(self) -> str:
         from pipeline.results import REPO_ROOT
@@ -242,7 +281,29 @@ def strip_spans_in_math(text: str) -> str:
     return MATH_RE.sub(lambda m: SPAN_RE.sub(r"\1", m.group(0)), text)
 
 
+def and_join(items: Any, last: str = "and") -> str:
+    """Join items as prose: 'a', 'a and b', 'a, b and c'."""
+    words = [str(item) for item in items]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def to_json(value: Any) -> str:
+    """JSON of a value, looking through results views (for settings and overrides in the appendix)."""
+    import json
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, ResultsView):
+            return v.raw
+        return v
+
+    return json.dumps(plain(value), ensure_ascii=False)
+
+
 FILTERS = {
+    "and_join": and_join,
+    "tojson": to_json,
     "bytes": with_title(fmt_bytes),
     "num": with_title(fmt_fixed),
     "intcomma": with_title(fmt_int),

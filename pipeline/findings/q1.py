@@ -1,0 +1,16 @@
+"""Q1's findings: the claims its section makes, decided from its results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the Q1 section says (fields are added as the section is converted)."""
+
+
+def findings(r: Any) -> Findings:
+    """Return Q1's findings from its results (a ResultsView or a plain dict)."""
+    return Findings()
