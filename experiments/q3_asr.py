@@ -27,7 +27,8 @@ from hw2.q3.model import ASRConfig, build_model
 from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, TrainConfig, evaluate, load_speech_set, train
 from hw2.errors import DataError, Hw2Error
 from hw2.stats import combine_metrics, seed_list
-from hw2.q3.ljspeech import candidate_dirs, find_ljspeech, read_metadata, split_by_index
+from hw2.files import search_record
+from hw2.q3.ljspeech import find_ljspeech, read_metadata, search_places, split_by_index
 from hw2.q3.standin import ensure_standin, standin_dir, standin_params
 from hw2.q3.text_metrics import mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown
 from hw2.q3.tokenizer import VOCAB_SIZE, decode
@@ -79,16 +80,21 @@ def log(message: str) -> None:
 # ----------------------------------------------------------------------------- data
 
 def data_fingerprint(cfg: Settings) -> dict:
-    """Return what identifies the data this config would read: the real corpus's metadata hash and WAV sizes, or the stand-in's settings."""
+    """Return what identifies the data this config would read: the real corpus's metadata hash and the sizes of
+    the WAVs it would use, or the stand-in's settings."""
     if cfg.data in ("ljspeech", "auto"):
         try:
             root = find_ljspeech(cfg.ljspeech_dir)
         except DataError:
             root = None
         if root is not None:
-            wavs = sorted((root / "wavs").glob("*.wav"))
+            try:
+                wavs = [u.wav for u in read_metadata(root, cfg.max_utterances, check_files=False)]
+            except Hw2Error:  # the run itself reports what is wrong
+                wavs = []
+            sizes = [w.stat().st_size for w in wavs if w.is_file()]
             return {"ljspeech_metadata_sha256": hashlib.sha256((root / "metadata.csv").read_bytes()).hexdigest(),
-                    "ljspeech_wavs": len(wavs), "ljspeech_wav_bytes": sum(w.stat().st_size for w in wavs),
+                    "ljspeech_wavs": len(sizes), "ljspeech_wav_bytes": sum(sizes),
                     "max_utterances": cfg.max_utterances}
         if cfg.data == "ljspeech":
             return {"ljspeech_metadata_sha256": None}
@@ -96,22 +102,29 @@ def data_fingerprint(cfg: Settings) -> dict:
     return {"standin": params, "standin_dir": standin_dir(params).name}
 
 
+DATA_REQUESTS = {"auto": "auto", "ljspeech": "real", "standin": "standin"}  # setting -> what search_record records
+
+
 def open_corpus(cfg: Settings, progress: bool) -> tuple[dict, dict]:
-    """Return (corpus description, utterances per split): real LJ Speech, or the generated stand-in."""
+    """Return (corpus description, utterances per split): real LJ Speech, or the generated stand-in.
+
+    The description's ``search`` block records where LJ Speech was looked for, whether it
+    was found, and which corpus was used and why.
+    """
     source = cfg.data
-    if source not in ("standin", "ljspeech", "auto"):
+    if source not in DATA_REQUESTS:
         raise Hw2Error(f"q3_asr: data must be standin, ljspeech or auto, not {source!r}")
+    places = search_places(cfg.ljspeech_dir)
     root = None
     if source in ("ljspeech", "auto"):
         root = find_ljspeech(cfg.ljspeech_dir)
         if root is None and source == "ljspeech":
-            where = ", ".join(str(p) for p in candidate_dirs(cfg.ljspeech_dir))
-            raise DataError(candidate_dirs()[-1], f"LJ Speech 1.1 not found (looked in {where}); download and "
-                            "unpack it there, set HW2_DATA_DIR, or use --set data=standin")
+            where = ", ".join(str(p.path) for p in places)
+            raise DataError(places[-1].path, f"LJ Speech 1.1 not found (looked in {where}); fetch it with "
+                            "`make data DATASET=ljspeech`, or unpack it there or set HW2_DATA_DIR, "
+                            "or use --set data=standin")
     if root is not None:
-        utterances = read_metadata(root)
-        if cfg.max_utterances:
-            utterances = utterances[: cfg.max_utterances]
+        utterances = read_metadata(root, cfg.max_utterances)
         corpus = {"name": "LJ Speech 1.1", "source": "ljspeech", "path": str(root), "voices": ["one reader (LJ)"],
                   "generated": False}
     else:
@@ -124,10 +137,19 @@ def open_corpus(cfg: Settings, progress: bool) -> tuple[dict, dict]:
                   "pitch_range": summary["params"]["pitch_range"],
                   "hours": summary["hours"], "mean_clip_s": summary["mean_clip_s"],
                   "generated": True, "ensure_s": time.perf_counter() - t0}
-    splits = split_by_index(utterances)
+    try:
+        splits = split_by_index(utterances)
+    except Hw2Error as exc:
+        if corpus["generated"]:
+            asked = f" (corpus_size={cfg.corpus_size})"
+        else:
+            asked = f" (max_utterances={cfg.max_utterances})" if cfg.max_utterances is not None else ""
+        raise Hw2Error(f"q3_asr: {corpus['name']} at {root}{asked}: {exc}") from None
     corpus["clips"] = len(utterances)
     corpus["split"] = {k: len(v) for k, v in splits.items()}
     corpus["example_texts"] = [u.text for u in utterances[:3]]
+    corpus["search"] = search_record("LJ Speech 1.1", DATA_REQUESTS[source], places,
+                                     None if corpus["generated"] else root, root if corpus["generated"] else None)
     return corpus, splits
 
 

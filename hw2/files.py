@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +44,53 @@ def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = True) -
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def shown_path(path: str | Path) -> str:
+    """Return ``path`` relative to the repository when it lies inside it, else as an absolute path."""
+    path = Path(path).expanduser()
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+@dataclass(frozen=True)
+class Place:
+    """One place a real data set is looked for: the path, how it was chosen, and whether the data is there."""
+
+    path: Path
+    origin: str  # e.g. "given with data_path", "$HW2_DATA_DIR", "data/", "~/.medmnist"
+    exists: bool
+
+
+REQUESTS = ("auto", "real", "standin")
+
+
+def search_record(dataset: str, requested: str, places: list[Place], used_path: str | Path | None,
+                  standin_path: str | Path | None = None) -> dict[str, Any]:
+    """Return the ``search`` block of results.json: where ``dataset`` was looked for and what the run used.
+
+    ``requested`` is auto, real or standin; ``places`` are in the order they were looked at;
+    ``used_path`` is the real data the run read (None when it read the stand-in at
+    ``standin_path``).  ``reason`` says why: "found", "stand-in requested" or "not found".
+    """
+    if requested not in REQUESTS:
+        raise ValueError(f"requested must be one of {REQUESTS}, not {requested!r}")
+    found = next((p for p in places if p.exists), None)
+    if used_path is not None:
+        reason = "found"
+    elif requested == "standin":
+        reason = "stand-in requested"
+    else:
+        reason = "not found"
+    return {
+        "dataset": dataset,
+        "requested": requested,
+        "candidates": [{"path": shown_path(p.path), "origin": p.origin, "exists": p.exists} for p in places],
+        "found": shown_path(found.path) if found else None,
+        "used": "real" if used_path is not None else "standin",
+        "used_path": shown_path(used_path) if used_path is not None else None,
+        "standin_path": shown_path(standin_path) if standin_path is not None else None,
+        "reason": reason,
+    }

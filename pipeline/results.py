@@ -73,8 +73,31 @@ def read_results(path: Path) -> dict[str, Any]:
 
 def staging_dir(final: Path) -> Path:
     """Create and return an empty staging folder beside ``final`` (same filesystem)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+    for attempt in range(3):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+        except FileNotFoundError:  # a failed run beside this one removed the empty parent just now
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+def missing_folders(path: Path) -> list[Path]:
+    """Return ``path`` and the folders above it that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; stop at the first that holds something."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone): leave it and everything above it
+            return
 
 def swap_in(staging: Path, final: Path) -> None:
     """Replace ``final`` by ``staging`` with renames, keeping the old one until the new is in place."""

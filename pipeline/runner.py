@@ -26,7 +26,8 @@ from pipeline import fingerprint
 from hw2.errors import Hw2Error
 from pipeline.profiles import PROFILES, as_dict, differences, get_config, parse_override, profile_arg
 from pipeline.checkpoint import NO_CHECKPOINTS, Checkpointer
-from pipeline.results import experiment_dir, results_root, staging_dir, swap_in, write_json_atomic
+from pipeline.results import (experiment_dir, missing_folders, remove_if_empty, results_root, staging_dir, swap_in,
+                              write_json_atomic)
 
 
 @dataclass
@@ -136,6 +137,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     data_fp = data_fingerprint_of(run, config)
     root = args.results_dir.resolve() if args.results_dir else results_root()
     final = experiment_dir(args.profile, name, root)
+    created = missing_folders(final.parent)  # results/<profile>/ (and above) when this run makes it
     staging = staging_dir(final)
     started = now_utc()
     t0 = time.perf_counter()
@@ -173,6 +175,7 @@ def _main(name: str, args: argparse.Namespace, run: Callable[[RunContext], dict[
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        remove_if_empty(created)  # a failed run leaves no empty results/<profile>/ behind
     print(f"{name}: wrote {final / 'results.json'} in {wall:.1f} s")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import subprocess
 import sys
 import wave
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw2.errors import DataError
-from hw2.q3.ljspeech import find_ljspeech, read_metadata, read_wav, split_by_index, split_sizes, write_wav
+from hw2.errors import DataError, Hw2Error
+from hw2.q3.ljspeech import (find_ljspeech, inspect_wav, minimum_clips, read_metadata, read_wav, split_by_index,
+                             split_sizes, write_wav)
 from pipeline.results import REPO_ROOT
 from hw2.q3.sentences import article, digits_version, generate_sentences, number_words, vocabulary, year_words
 from hw2.q3.tokenizer import ALPHABET
@@ -104,57 +106,239 @@ def test_non_utf8_metadata(tmp_path):
         read_metadata(folder)
 
 
-def test_missing_wav_names_it_and_the_line(tmp_path):
+def test_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    # bug caught: decoding as plain UTF-8 glues U+FEFF to the first ID, so "wavs/\ufeffLJ001-0001.wav: missing"
     folder = make_corpus(tmp_path, n=3)
-    (folder / "wavs" / "LJ001-0003.wav").unlink()
+    text = (folder / "metadata.csv").read_text(encoding="utf-8")
+    (folder / "metadata.csv").write_text(text, encoding="utf-8-sig")
+    assert (folder / "metadata.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    utts = read_metadata(folder)
+    assert [u.id for u in utts] == ["LJ001-0001", "LJ001-0002", "LJ001-0003"]
+    assert utts[0].wav == folder / "wavs" / "LJ001-0001.wav"
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    # bug caught: a trailing blank line (or one in between) read as a line with 1 field rejects the whole corpus
+    folder = make_corpus(tmp_path, n=3)
+    lines = (folder / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "metadata.csv").write_text(lines[0] + "\r\n\r\n" + "\n".join(lines[1:]) + "\n\n  \n",
+                                         encoding="utf-8")
+    utts = read_metadata(folder)
+    assert [u.id for u in utts] == ["LJ001-0001", "LJ001-0002", "LJ001-0003"]
+    assert [u.line for u in utts] == [1, 3, 4]  # line numbers still those of the file
+
+
+def test_only_blank_lines_is_an_error(tmp_path):
+    folder = make_corpus(tmp_path, n=1)
+    (folder / "metadata.csv").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match="lists no clips"):
+        read_metadata(folder)
+
+
+def partial_corpus(root: Path, listed: int, present: int) -> Path:
+    """LJ Speech's full metadata.csv shape (``listed`` lines) with only the first ``present`` WAVs on disk."""
+    folder = make_corpus(root, n=1)
+    tone = read_wav(folder / "wavs" / "LJ001-0001.wav")[:200]
+    lines = []
+    for i in range(listed):
+        uid = f"LJ{1 + i // 400:03d}-{1 + i % 400:04d}"
+        lines.append(f"{uid}|Clip {i}|Clip {number_words(i % 1000)}")
+        if i < present:
+            write_wav(folder / "wavs" / f"{uid}.wav", tone)
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_missing_wavs_are_counted_in_one_line(tmp_path):
+    # the real case: the full 13,100-line metadata.csv with 385 WAVs. Bug caught: naming only the first
+    # missing WAV, which hides that 12,715 are missing.
+    folder = partial_corpus(tmp_path, 13_100, 385)
     with pytest.raises(DataError) as err:
         read_metadata(folder)
-    assert _one_line(err.value).startswith(str(folder / "wavs" / "LJ001-0003.wav"))
-    assert "line 3" in str(err.value)
+    assert _one_line(err.value) == (
+        f"{folder / 'wavs'}: 12,715 of the 13,100 WAV files listed in metadata.csv are missing: "
+        "LJ001-0386.wav (line 386); LJ001-0387.wav (line 387); LJ001-0388.wav (line 388); and 12,712 more; "
+        "the first 385 listed are all present (max_utterances=385 would use only those)")
 
 
-def test_bad_wavs(tmp_path):
-    folder = make_corpus(tmp_path, n=1)
-    path = folder / "wavs" / "LJ001-0001.wav"
-    path.write_bytes(b"not a wav at all")
-    with pytest.raises(DataError, match="not a readable PCM WAV") as err:
-        read_wav(path)
-    assert _one_line(err.value).startswith(str(path))
-
-    with wave.open(str(path), "wb") as wf:  # 8-bit samples
-        wf.setnchannels(1), wf.setsampwidth(1), wf.setframerate(22050), wf.writeframes(b"\x80" * 100)
-    with pytest.raises(DataError, match="expected 16-bit samples, found 8-bit"):
-        read_wav(path)
-
-    with wave.open(str(path), "wb") as wf:  # stereo
-        wf.setnchannels(2), wf.setsampwidth(2), wf.setframerate(22050), wf.writeframes(b"\0" * 400)
-    with pytest.raises(DataError, match="mono"):
-        read_wav(path)
-
-    write_wav(path, np.zeros(100, np.int16), 16000)
-    with pytest.raises(DataError, match="22050 Hz"):
-        read_wav(path)
-
-    good = path.read_bytes()
-    path.write_bytes(good[:-50])  # truncated data chunk
-    with pytest.raises(DataError):
-        read_wav(path, expected_rate=16000)
-
-    with pytest.raises(DataError, match="missing"):
-        read_wav(folder / "wavs" / "nope.wav")
-
-
-def test_the_command_line_prints_a_data_error_as_one_line(tmp_path):
+def test_one_missing_wav_in_the_middle(tmp_path):
     folder = make_corpus(tmp_path, n=3)
+    (folder / "wavs" / "LJ001-0002.wav").unlink()
+    with pytest.raises(DataError) as err:
+        read_metadata(folder)
+    assert _one_line(err.value) == (f"{folder / 'wavs'}: 1 of the 3 WAV files listed in metadata.csv is missing: "
+                                    "LJ001-0002.wav (line 2); the first 1 listed are all present "
+                                    "(max_utterances=1 would use only those)")
+    (folder / "wavs" / "LJ001-0001.wav").unlink()
+    with pytest.raises(DataError, match=r"2 of the 3 .* are missing: LJ001-0001.wav \(line 1\); "
+                                        r"LJ001-0002.wav \(line 2\)$"):
+        read_metadata(folder)  # no "first N present" hint when the first clip is missing
+
+
+def test_max_utterances_is_applied_before_the_files_are_checked(tmp_path):
+    # bug caught: every listed WAV checked before the cut, so max_utterances=385 did not help
+    folder = partial_corpus(tmp_path, 13_100, 385)
+    utts = read_metadata(folder, max_utterances=385)
+    assert len(utts) == 385 and utts[-1].id == "LJ001-0385"
+    with pytest.raises(DataError, match="1 of the 386 WAV files"):
+        read_metadata(folder, max_utterances=386)
+
+
+def write_riff(path: Path, fmt: bytes | None, data: bytes | None, extra: bytes = b"", riff: bytes = b"RIFF") -> None:
+    """Write a RIFF/WAVE file from raw chunks, as other tools write them (optional extra chunks before data)."""
+    body = b"WAVE" + extra
+    if fmt is not None:
+        body += b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if data is not None:
+        body += b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(riff + struct.pack("<I", len(body)) + body)
+
+
+def pcm_fmt(channels: int = 1, rate: int = 22050, bits: int = 16, tag: int = 1) -> bytes:
+    return struct.pack("<HHIIHH", tag, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
+
+
+BAD_WAVS = [  # (what to write, the message) -- each a file a real tool could leave behind
+    ("text", "not a RIFF/WAVE file"),
+    ("rifx", "not a RIFF/WAVE file"),
+    ("8bit", "expected 16-bit samples, found 8-bit"),
+    ("stereo", "expected mono, found 2 channels"),
+    ("16khz", "expected 22050 Hz, found 16000 Hz"),
+    ("float", "not integer PCM (format tag 0x0003; LJ Speech's WAVs are tag 0x0001)"),
+    ("empty", "holds no samples"),
+    ("truncated", "truncated: header says 1000 samples, file holds 900"),
+    ("nofmt", "data chunk before any fmt chunk"),
+    ("header_only", "no fmt chunk"),
+]
+
+
+def write_bad_wav(path: Path, kind: str) -> None:
+    samples = np.arange(1000, dtype="<i2").tobytes()
+    if kind == "text":
+        path.write_bytes(b"<html>404 Not Found</html>")  # what a failed download saves
+    elif kind == "rifx":
+        write_riff(path, pcm_fmt(), samples, riff=b"RIFX")  # big-endian RIFF
+    elif kind == "8bit":
+        with wave.open(str(path), "wb") as wf:
+            wf.setnchannels(1), wf.setsampwidth(1), wf.setframerate(22050), wf.writeframes(b"\x80" * 100)
+    elif kind == "stereo":
+        with wave.open(str(path), "wb") as wf:
+            wf.setnchannels(2), wf.setsampwidth(2), wf.setframerate(22050), wf.writeframes(b"\0" * 400)
+    elif kind == "16khz":
+        write_wav(path, np.zeros(100, np.int16), 16000)
+    elif kind == "float":
+        write_riff(path, struct.pack("<HHIIHH", 3, 1, 22050, 22050 * 4, 4, 32), np.zeros(100, "<f4").tobytes())
+    elif kind == "empty":
+        write_wav(path, np.zeros(0, np.int16))
+    elif kind == "truncated":
+        write_riff(path, pcm_fmt(), samples)
+        path.write_bytes(path.read_bytes()[:-200])  # a copy cut short
+    elif kind == "nofmt":
+        write_riff(path, None, samples)
+    elif kind == "header_only":
+        path.write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
+
+
+@pytest.mark.parametrize("kind, message", BAD_WAVS, ids=[k for k, _ in BAD_WAVS])
+def test_bad_wav_is_one_line_naming_it(tmp_path, kind, message):
+    path = tmp_path / "LJ001-0001.wav"
+    write_bad_wav(path, kind)
+    for check in (inspect_wav, read_wav):
+        with pytest.raises(DataError) as err:
+            check(path)
+        assert _one_line(err.value) == f"{path}: {message}"
+
+
+def test_wav_with_extra_chunks_is_read(tmp_path):
+    # bug caught: assuming the 44-byte header of a plain WAV; real tools add LIST/INFO chunks (odd sizes padded)
+    path = tmp_path / "x.wav"
+    samples = (np.arange(300) * 7 - 1000).astype("<i2")
+    fmt18 = pcm_fmt() + b"\0\0"  # cbSize field: an 18-byte fmt chunk
+    body = b"WAVE" + b"LIST" + struct.pack("<I", 5) + b"INFOx\0" + b"fmt " + struct.pack("<I", 18) + fmt18
+    body += b"data" + struct.pack("<I", samples.nbytes) + samples.tobytes()
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    np.testing.assert_array_equal(read_wav(path), samples)
+    assert inspect_wav(path).frames == 300
+
+
+def test_read_wav_matches_the_wave_module(tmp_path):
+    path = tmp_path / "x.wav"
+    samples = np.random.default_rng(0).integers(-32768, 32767, 5000).astype(np.int16)
+    write_wav(path, samples)
+    np.testing.assert_array_equal(read_wav(path), samples)
+    with wave.open(str(path)) as wf:
+        assert wf.getnframes() == inspect_wav(path).frames == 5000
+
+
+def test_every_bad_wav_is_listed_before_any_audio_is_read(tmp_path, monkeypatch):
+    # bug caught: a bad WAV found only during feature extraction, and only the first one
+    folder = make_corpus(tmp_path, n=12)
+    kinds = ["8bit", "text", "stereo", "empty", "16khz"]
+    for i, kind in zip((2, 4, 5, 9, 11), kinds):
+        write_bad_wav(folder / "wavs" / f"LJ001-{i:04d}.wav", kind)
+    with pytest.raises(DataError) as err:
+        read_metadata(folder)
+    assert _one_line(err.value) == (
+        f"{folder / 'wavs'}: 5 of the 12 WAV files are unusable: "
+        "LJ001-0002.wav (line 2): expected 16-bit samples, found 8-bit; "
+        "LJ001-0004.wav (line 4): not a RIFF/WAVE file; "
+        "LJ001-0005.wav (line 5): expected mono, found 2 channels; and 2 more")
+    assert read_metadata(folder, max_utterances=1)[0].id == "LJ001-0001"  # the cut comes first here too
+
+
+def test_too_few_clips_for_the_split_is_one_line(tmp_path):
+    # bug caught: max_utterances=2 left an empty test split and crashed in max() with a traceback
+    from experiments.q3_asr import Settings, open_corpus
+
+    folder = make_corpus(tmp_path, n=5)
+    for n in (1, 2):
+        with pytest.raises(Hw2Error) as err:
+            open_corpus(Settings(data="ljspeech", ljspeech_dir=str(folder), max_utterances=n), False)
+        sizes = " / ".join(str(k) for k in split_sizes(n))
+        assert _one_line(err.value) == (
+            f"q3_asr: LJ Speech 1.1 at {folder} (max_utterances={n}): {n} clip{'s' if n > 1 else ''} cannot be "
+            f"split to train, validate and test: the split by index gives {sizes} (train / validation / test), "
+            "and each split needs at least 1, so at least 3 clips are needed")
+    corpus, splits = open_corpus(Settings(data="ljspeech", ljspeech_dir=str(folder), max_utterances=3), False)
+    assert corpus["split"] == {"train": 1, "val": 1, "test": 1}
+    assert minimum_clips() == 3 and min(split_sizes(3)) == 1
+
+
+def _metadata_with_two_fields(folder: Path) -> tuple[list[str], str]:
     (folder / "metadata.csv").write_text("LJ001-0001|a\n", encoding="utf-8")
+    return [], f"{folder / 'metadata.csv'}: expected 3 fields ID|raw|normalized, found 2 (line 1)"
+
+
+def _two_clips(folder: Path) -> tuple[list[str], str]:
+    return ["--set", "max_utterances=2"], (
+        f"q3_asr: LJ Speech 1.1 at {folder} (max_utterances=2): 2 clips cannot be split to train, validate and "
+        "test: the split by index gives 2 / 0 / 0 (train / validation / test), and each split needs at least 1, "
+        "so at least 3 clips are needed")
+
+
+def _two_bad_wavs(folder: Path) -> tuple[list[str], str]:
+    write_bad_wav(folder / "wavs" / "LJ001-0002.wav", "truncated")
+    write_bad_wav(folder / "wavs" / "LJ001-0003.wav", "float")
+    return [], (f"{folder / 'wavs'}: 2 of the 3 WAV files are unusable: LJ001-0002.wav (line 2): truncated: header "
+                "says 1000 samples, file holds 900; LJ001-0003.wav (line 3): not integer PCM (format tag 0x0003; "
+                "LJ Speech's WAVs are tag 0x0001)")
+
+
+@pytest.mark.parametrize("spoil", [_metadata_with_two_fields, _two_clips, _two_bad_wavs],
+                         ids=["metadata", "max_utterances=2", "bad-wavs"])
+def test_the_command_line_prints_a_data_error_as_one_line(tmp_path, spoil):
+    # bugs caught: a traceback instead of one line, and a failed run leaving an empty results/quick/ behind
+    folder = make_corpus(tmp_path, n=3)
+    extra, message = spoil(folder)
     proc = subprocess.run([sys.executable, "-m", "experiments.q3_asr", "--profile", "quick", "--no-progress",
-                           "--set", "data=ljspeech", "--set", f"ljspeech_dir={folder}",
+                           "--set", "data=ljspeech", "--set", f"ljspeech_dir={folder}", *extra,
                            "--results-dir", str(tmp_path / "res")],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     err = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert err == [f"error: {folder / 'metadata.csv'}: expected 3 fields ID|raw|normalized, found 2 (line 1)"]
-    assert "Traceback" not in proc.stderr
+    assert err == [f"error: {message}"]
+    assert "Traceback" not in proc.stderr and "features" not in proc.stderr
+    assert not (tmp_path / "res").exists()
 
 
 # ----------------------------------------------------------------------------- the grammar

@@ -117,6 +117,18 @@ def test_failed_run_keeps_previous_results(results_root):
     assert not any(p.name.startswith(".staging") for p in path.parent.parent.iterdir())
 
 
+def test_failed_run_leaves_no_empty_folders(results_root):
+    # bug caught: a failed first run of a profile left an empty results/<profile>/ (and results root) behind
+    (results_root / "default" / "q1_attention").mkdir(parents=True)
+    bad = run("-m", "experiments.q1_attention", "--profile", "quick", "--set", "timing_K=0")
+    assert bad.returncode != 0
+    assert sorted(p.name for p in results_root.iterdir()) == ["default"]  # made by someone else: kept
+    fresh = results_root / "new" / "root"
+    bad = run("-m", "experiments.q1_attention", "--profile", "quick", "--set", "timing_K=0",
+              "--results-dir", str(fresh))
+    assert bad.returncode != 0 and not (results_root / "new").exists()
+
+
 def test_unknown_setting_is_one_line_error(results_root):
     proc = run("-m", "experiments.q1_attention", "--profile", "quick", "--set", "nope=1")
     assert proc.returncode == 2
