@@ -27,16 +27,16 @@ from hw2.q2.training import RunResult, TensorSplits, combine_seeds, logistic_reg
 from hw2.errors import Hw2Error
 from hw2.stats import seed_list
 from hw2.q2.standin import ensure_standin, standin_params, standin_path
-from hw2.files import REPO_ROOT, file_sha256
+from hw2.files import REPO_ROOT, file_sha256, search_record
 from hw2.q2.octmnist import (
     CLASS_DESCRIPTIONS,
     CLASS_NAMES,
     COURSE_TEST_COUNTS,
     FULL_SPLIT_SIZES,
     OctData,
-    candidate_paths,
     find_octmnist,
     load_octmnist,
+    search_places,
 )
 
 NAME = "q2_cnn"
@@ -87,28 +87,33 @@ def data_fingerprint(cfg: Settings) -> dict[str, Any]:
 
 
 def load_data(cfg: Settings) -> tuple[OctData, dict[str, Any]]:
-    """Return the data the config asks for, and notes on how it was obtained."""
+    """Return the data the config asks for, and notes on how it was obtained (``search``: where the real
+    file was looked for, whether it was found, and which data was used and why)."""
     if cfg.data not in ("auto", "real", "standin"):
         raise Hw2Error(f"q2_cnn: data must be auto, real or standin, not {cfg.data!r}")
     notes: dict[str, Any] = {"requested": cfg.data}
+    places = search_places(cfg.data_path)
     if cfg.data in ("auto", "real"):
         path = find_octmnist(cfg.data_path)
         if path is not None:
+            notes["search"] = search_record("OCTMNIST", cfg.data, places, used_path=path)
             return load_octmnist(path, cfg.test_set, "real", cfg.train_limit), notes
         if cfg.data == "real":
-            raise Hw2Error("OCTMNIST not found (looked in " + ", ".join(str(p) for p in candidate_paths())
-                           + "): run `python -m hw2.q2.octmnist fetch` where a network exists, "
+            raise Hw2Error("OCTMNIST not found (looked in " + ", ".join(str(p.path) for p in places)
+                           + "): run `make data DATASET=octmnist` where a network exists, "
                            "or use --set data=standin")
         print("q2_cnn: no octmnist.npz found, using the offline stand-in", file=sys.stderr)
     params = standin_params(cfg.standin_train, cfg.standin_val, cfg.standin_test, cfg.standin_seed)
     t0 = time.perf_counter()
     path, generated = ensure_standin(**{k: params[k] for k in ("n_train", "n_val", "n_test")}, seed=params["seed"])
     notes.update(standin_params=params, generated_now=generated, generate_s=time.perf_counter() - t0)
+    notes["search"] = search_record("OCTMNIST", cfg.data, places, used_path=None, standin_path=path)
     return load_octmnist(path, cfg.test_set, "stand-in", cfg.train_limit), notes
 
 
 def describe_data(data: OctData, notes: dict[str, Any]) -> dict[str, Any]:
-    """Return the data block of results.json: source, file, sha256, sizes and test-set choice."""
+    """Return the data block of results.json: source, file, sha256, sizes, test-set choice, and ``search``
+    (where the real file was looked for and why this data was used)."""
     try:
         shown = str(data.path.resolve().relative_to(REPO_ROOT))
     except ValueError:

@@ -60,7 +60,7 @@ class Place:
     """One place a real data set is looked for: the path, how it was chosen, and whether the data is there."""
 
     path: Path
-    origin: str  # e.g. "given with data_path", "$HW2_DATA_DIR", "data/", "~/.medmnist"
+    origin: str  # the setting that named it (e.g. "data_path"), "HW2_DATA_DIR", or "default" (a built-in place)
     exists: bool
 
 

@@ -76,6 +76,10 @@ def test_real_data_path_reads_a_file_in_octmnist_layout(tmp_path):
     assert status == 0
     r = json.loads((tmp_path / "res" / "quick" / "q2_cnn" / "results.json").read_text())
     assert r["data"]["source"] == "real" and r["data"]["test_set"] == "course529"
+    search = r["data"]["search"]  # where it was looked for, as the report's data sentence reads it
+    assert search["requested"] == "real" and search["used"] == "real" and search["reason"] == "found"
+    assert search["candidates"][0] == {"path": str(path), "origin": "data_path", "exists": True}
+    assert search["used_path"] == search["found"] == str(path)
     assert r["data"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert r["data"]["split_sizes"] == {"train": 64, "val": 24, "test": int(np.minimum(
         np.bincount(arrays["test_labels"][:, 0], minlength=4), [182, 55, 42, 250]).sum())}

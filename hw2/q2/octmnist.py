@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from hw2.errors import DataError, Hw2Error
-from hw2.files import data_dir, file_sha256
+from hw2.files import Place, data_dir, file_sha256
 
 FILENAME = "octmnist.npz"
 CLASS_NAMES = ("CNV", "DME", "drusen", "normal")
@@ -71,27 +71,31 @@ class OctData:
 
 
 
-def candidate_paths(explicit: str | Path | None = None) -> list[Path]:
-    """Return where octmnist.npz is looked for, in order."""
-    paths = [Path(explicit).expanduser()] if explicit else []
+def search_places(explicit: str | Path | None = None) -> list[Place]:
+    """Return where octmnist.npz is looked for, in order, and whether each file is there.
+
+    The order: the explicit file (``data_path``), $HW2_DATA_DIR/octmnist.npz, data/octmnist.npz,
+    ~/.medmnist/octmnist.npz (where the medmnist package downloads it).
+    """
+    places = [(Path(explicit).expanduser(), "data_path")] if explicit else []
     env = os.environ.get("HW2_DATA_DIR")
     if env:
-        paths.append(Path(env).expanduser() / FILENAME)
-    paths += [data_dir(default=True) / FILENAME, Path.home() / ".medmnist" / FILENAME]
-    return paths
+        places.append((Path(env).expanduser() / FILENAME, "HW2_DATA_DIR"))
+    places += [(data_dir(default=True) / FILENAME, "default"), (Path.home() / ".medmnist" / FILENAME, "default")]
+    return [Place(path, origin, path.is_file()) for path, origin in places]
+
+
+def candidate_paths(explicit: str | Path | None = None) -> list[Path]:
+    """Return where octmnist.npz is looked for, in order."""
+    return [place.path for place in search_places(explicit)]
 
 
 def find_octmnist(explicit: str | Path | None = None) -> Path | None:
     """Return the first existing octmnist.npz among ``candidate_paths``; an explicit path must exist."""
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise DataError(path, "no such file (given explicitly as the OCTMNIST file)")
-        return path
-    for path in candidate_paths():
-        if path.is_file():
-            return path
-    return None
+    places = search_places(explicit)
+    if explicit and not places[0].exists:
+        raise DataError(places[0].path, "no such file (given explicitly as the OCTMNIST file)")
+    return next((place.path for place in places if place.exists), None)
 
 
 # --------------------------------------------------------------------------- checking and loading

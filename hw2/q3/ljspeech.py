@@ -57,10 +57,10 @@ def search_places(explicit: str | Path | None = None) -> list[Place]:
     """
     places = []
     if explicit:
-        places.append((Path(explicit).expanduser(), "given with ljspeech_dir"))
+        places.append((Path(explicit).expanduser(), "ljspeech_dir"))
     if os.environ.get("HW2_DATA_DIR"):
-        places.append((Path(os.environ["HW2_DATA_DIR"]).expanduser() / FOLDER_NAME, "$HW2_DATA_DIR"))
-    places.append((data_dir(default=True) / FOLDER_NAME, "data/"))
+        places.append((Path(os.environ["HW2_DATA_DIR"]).expanduser() / FOLDER_NAME, "HW2_DATA_DIR"))
+    places.append((data_dir(default=True) / FOLDER_NAME, "default"))
     return [Place(path, origin, (path / "metadata.csv").is_file()) for path, origin in places]
 
 
