@@ -5,6 +5,8 @@ PROFILE ?= default
 # SEEDS=N (N > 1) repeats training over N seeds: the profile becomes $(PROFILE)-seedsN,
 # with its own results/ folder and report/report-$(PROFILE)-seedsN.* files
 SEEDS ?= 1
+# `make data DATASET=octmnist|ljspeech` fetches one data set (default: both)
+DATASET ?= all
 PROF := $(PROFILE)$(if $(filter-out 1,$(SEEDS)),-seeds$(SEEDS))
 PYTHON ?= python3
 VENV := .venv
@@ -17,6 +19,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets
 	@echo "usage: make <target> [PROFILE=quick|default|homework] [SEEDS=N] [JOBS=N] [EXECUTOR=local|slurm|submitit-local]"
 	@echo "       (PROFILE defaults to default; SEEDS=3 repeats training over 3 seeds and reports mean ± sd)"
+	@echo "       make data [DATASET=all|octmnist|ljspeech]"
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
@@ -47,8 +50,8 @@ q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
 	$(PY) -m experiments.q3_asr --profile $(PROF)
 	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
-data: $(STAMP) ## fetch the real OCTMNIST with the medmnist package (needs a network)
-	$(PY) -m hw2.q2.octmnist fetch
+data: $(STAMP) ## fetch the real data sets, OCTMNIST and LJ Speech 1.1 (2.6 GB); DATASET=octmnist|ljspeech for one
+	$(PY) -m hw2.download $(DATASET)
 
 clean: ## remove rendered reports (never results)
 	rm -rf report/report*.html report/report*.pdf report/report*.qmd report/report*.typ report/figures report/.quarto

@@ -32,6 +32,7 @@ from hw2.files import Place, data_dir
 FOLDER_NAME = "LJSpeech-1.1"
 SAMPLE_RATE = 22_050
 COURSE_SPLIT = (9_825, 655, 2_620)  # train, validation, test
+CLIPS = sum(COURSE_SPLIT)  # 13,100 clips in LJ Speech 1.1
 SPLITS = ("train", "val", "test")
 MIN_CLIPS_PER_SPLIT = 1  # training, validation and testing each need at least this many clips
 NAMED_IN_ERRORS = 3  # problems a one-line error names before saying how many more there are
@@ -97,6 +98,20 @@ def read_metadata(root: str | Path, max_utterances: int | None = None, check_fil
     if check_files:
         check_wavs_exist(root, utterances)
         check_wav_headers(root, utterances, expected_rate)
+    return utterances
+
+
+def check_layout(folder: str | Path, expect_clips: int = CLIPS) -> list[Utterance]:
+    """Return the clips of an unpacked LJ Speech folder once its layout is checked: a metadata.csv listing
+    ``expect_clips`` clips and, in wavs/, a usable WAV for each."""
+    folder = Path(folder)
+    if not (folder / "wavs").is_dir():
+        raise DataError(folder / "wavs", "not found (the folder of WAV files)")
+    utterances = parse_metadata(folder / "metadata.csv")
+    if len(utterances) != expect_clips:
+        raise DataError(folder / "metadata.csv", f"lists {len(utterances):,} clips, expected {expect_clips:,}")
+    check_wavs_exist(folder, utterances)
+    check_wav_headers(folder, utterances)
     return utterances
 
 
