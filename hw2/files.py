@@ -48,11 +48,13 @@ def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = True) -
 
 def shown_path(path: str | Path) -> str:
     """Return ``path`` relative to the repository when it lies inside it, else as an absolute path."""
-    path = Path(path).expanduser()
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path.resolve())
+    path = Path(os.path.abspath(Path(path).expanduser()))  # absolute, links kept (data/ may be one)
+    for candidate in (path, path.resolve()):
+        try:
+            return candidate.relative_to(REPO_ROOT).as_posix()
+        except ValueError:
+            pass
+    return str(path)
 
 
 @dataclass(frozen=True)

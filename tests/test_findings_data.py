@@ -92,11 +92,11 @@ def test_the_sentence_for_each_case():
     places = ("`/p0/LJSpeech-1.1` (given with `ljspeech_dir`), `/p1/LJSpeech-1.1` (from `$HW2_DATA_DIR`), "
               "`/p2/LJSpeech-1.1`")
     missing = sentence(data_findings(block("auto", (False, False, False), "standin")))
-    assert missing == (f"The real LJ Speech 1.1 was not found (looked in {places}), so the numbers below come "
-                       "from the offline stand-in.")
+    assert missing == ("The real LJ Speech 1.1 was not found, so the numbers below come from the offline "
+                       f"stand-in; the places looked at, in order: {places}.")
     asked = sentence(data_findings(block("standin", (False, False, False), "standin")))
     assert asked == ("This profile asks for the offline stand-in (`data=standin`), and the real LJ Speech 1.1 "
-                     f"was not found either (looked in {places}).")
+                     f"was not found either; the places looked at, in order: {places}.")
     for text in (used, found, missing, asked):
         assert "\n" not in text and "not on this machine" not in text
 
@@ -184,3 +184,16 @@ def test_q2_records_the_real_file_found_and_not_used(no_repo_data):
     assert f.not_found and [p.origin for p in f.looked_in] == ["HW2_DATA_DIR", "default", "default"]
     assert f.looked_in[-1].path == str(Path.home() / ".medmnist" / "octmnist.npz")
     assert np.all(data.train_labels < 4)
+
+
+def test_paths_inside_the_repository_are_shown_relative_even_through_a_link(tmp_path, monkeypatch):
+    # bug caught: data/ is a symlink in shared checkouts; resolving it showed another checkout's absolute path
+    from hw2.files import shown_path
+
+    repo, elsewhere = tmp_path / "repo", tmp_path / "shared-data"
+    repo.mkdir()
+    elsewhere.mkdir()
+    (repo / "data").symlink_to(elsewhere)
+    monkeypatch.setattr(hw2.files, "REPO_ROOT", repo)
+    assert shown_path(repo / "data" / "LJSpeech-1.1") == "data/LJSpeech-1.1"
+    assert shown_path(tmp_path / "other" / "x.npz") == str(tmp_path / "other" / "x.npz")
