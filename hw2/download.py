@@ -209,6 +209,7 @@ def fetch_ljspeech(dest: str | Path | None = None, url: str | None = None, sha25
     Returns the folder. A complete folder already there is kept (``force`` fetches anyway).
     ``url`` and ``sha256`` default to $HW2_LJSPEECH_URL / $HW2_LJSPEECH_SHA256, else the real ones.
     """
+    rerun = f"python -m hw2.download ljspeech --dir {dest}" if dest else "make data DATASET=ljspeech"
     dest = Path(dest).expanduser() if dest else data_dir()
     url = url or os.environ.get(ENV_URL) or LJSPEECH_URL
     sha256 = (sha256 or os.environ.get(ENV_SHA256) or LJSPEECH_SHA256).lower()
@@ -220,15 +221,22 @@ def fetch_ljspeech(dest: str | Path | None = None, url: str | None = None, sha25
             return target
         except Hw2Error as exc:
             log(f"{target} is there but incomplete ({exc}); fetching a complete copy (this one will be kept aside)")
+    made = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    archive = obtain_archive(dest, url, sha256, progress, wait_s)
-    install_from_archive(archive, target, expect_clips, progress)
+    try:
+        archive = obtain_archive(dest, url, sha256, progress, wait_s, rerun)
+        install_from_archive(archive, target, expect_clips, progress)
+    except BaseException:
+        if made and not any(dest.iterdir()):
+            dest.rmdir()  # a failed fetch leaves no empty folder behind
+        raise
     if not keep_archive:
         archive.unlink()
     return target
 
 
-def obtain_archive(dest: Path, url: str, sha256: str, progress: bool, wait_s: float = 2.0) -> Path:
+def obtain_archive(dest: Path, url: str, sha256: str, progress: bool, wait_s: float = 2.0,
+                   rerun: str = "make data DATASET=ljspeech") -> Path:
     """Return ``dest/LJSpeech-1.1.tar.bz2`` with the right sha256: one put there by hand, or downloaded now."""
     archive = dest / ARCHIVE_NAME
     if archive.is_file():  # put there by hand, or downloaded by a run that stopped while unpacking
@@ -244,8 +252,7 @@ def obtain_archive(dest: Path, url: str, sha256: str, progress: bool, wait_s: fl
         download(url, part, progress, wait_s=wait_s)
     except Unreachable as exc:
         raise DownloadError(f"{exc}: no network? Download {ARCHIVE_NAME} (about 2.6 GB, sha256 {sha256}) from "
-                            f"{url} elsewhere, put it at {archive} and run `make data DATASET=ljspeech` again "
-                            "to check and unpack it") from None
+                            f"{url} elsewhere, put it at {archive} and run `{rerun}` again to check and unpack it") from None
     found = sha256_of(part, progress)
     if found != sha256:
         part.unlink()

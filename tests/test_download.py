@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import socket
 import subprocess
@@ -293,8 +294,14 @@ def test_no_network_is_one_line_saying_what_to_download_and_where(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach {url} (")
     assert f"no network? Download {ARCHIVE_NAME} (about 2.6 GB, sha256 be1a3045" in lines[0]
-    assert f"put it at {tmp_path / ARCHIVE_NAME} and run `make data DATASET=ljspeech` again" in lines[0]
+    assert f"put it at {tmp_path / ARCHIVE_NAME} and run `python -m hw2.download ljspeech --dir {tmp_path}` " \
+           "again to check and unpack it" in lines[0]
     assert leftovers(tmp_path) == [] and not (tmp_path / "LJSpeech-1.1").exists()
+    proc = subprocess.run([sys.executable, "-m", "hw2.download", "ljspeech", "--no-progress"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HW2_DATA_DIR": str(tmp_path / "fresh"), "HW2_LJSPEECH_URL": url})
+    assert proc.returncode == 2 and "run `make data DATASET=ljspeech` again" in proc.stderr
+    assert not (tmp_path / "fresh").exists()  # a failed fetch leaves no empty folder
 
 
 def test_help():

@@ -167,8 +167,8 @@ def test_one_missing_wav_in_the_middle(tmp_path):
     with pytest.raises(DataError) as err:
         read_metadata(folder)
     assert _one_line(err.value) == (f"{folder / 'wavs'}: 1 of the 3 WAV files listed in metadata.csv is missing: "
-                                    "LJ001-0002.wav (line 2); the first 1 listed are all present "
-                                    "(max_utterances=1 would use only those)")
+                                    "LJ001-0002.wav (line 2); the first one listed is present "
+                                    "(max_utterances=1 would use only it)")
     (folder / "wavs" / "LJ001-0001.wav").unlink()
     with pytest.raises(DataError, match=r"2 of the 3 .* are missing: LJ001-0001.wav \(line 1\); "
                                         r"LJ001-0002.wav \(line 2\)$"):

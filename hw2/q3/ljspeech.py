@@ -166,8 +166,9 @@ def check_wavs_exist(root: Path, utterances: list[Utterance]) -> None:
     names = _named([f"{utterances[i].wav.name} (line {utterances[i].line})" for i in missing])
     hint = ""
     if missing[0] > 0:
-        hint = (f"; the first {missing[0]:,} listed are all present "
-                f"(max_utterances={missing[0]} would use only those)")
+        present = "the first one listed is present" if missing[0] == 1 else \
+            f"the first {missing[0]:,} listed are all present"
+        hint = f"; {present} (max_utterances={missing[0]} would use only {'it' if missing[0] == 1 else 'those'})"
     raise DataError(root / "wavs", f"{n:,} of the {total:,} WAV files listed in metadata.csv "
                                    f"{'is' if n == 1 else 'are'} missing: {names}{hint}")
 
