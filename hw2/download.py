@@ -65,6 +65,8 @@ def log(message: str) -> None:
 
 def _short(exc: BaseException) -> str:
     """Return an exception's message on one line."""
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the server closed the connection early"
     reason = getattr(exc, "reason", None)  # URLError wraps the socket error
     text = " ".join(str(reason if reason is not None else exc).split())
     return text or type(exc).__name__
