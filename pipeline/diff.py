@@ -38,7 +38,7 @@ from pipeline.results import REPO_ROOT, experiment_dir, results_root
 from pipeline.verify import (NumberCheck, allowed_text, change_text, check_numbers, experiment_names,
                              numbers_of_both)
 
-SKIPPED = ("fingerprint", "meta.started", "meta.finished", "meta.wall_time_s", "meta.git")  # summarised apart
+SKIPPED = ("fingerprint", "meta.started", "meta.finished", "meta.git")  # summarised apart
 
 
 # the two sides ------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def pixels_differ(a: Path, b: Path) -> bool:
     with Image.open(a) as x, Image.open(b) as y:
         if x.size != y.size:
             return True
-        return ImageChops.difference(x.convert("RGBA"), y.convert("RGBA")).getbbox() is not None
+        return ImageChops.difference(x.convert("RGBA"), y.convert("RGBA")).getbbox(alpha_only=False) is not None
 
 
 def difference_png(a: Path, b: Path) -> bytes | None:
@@ -345,7 +345,7 @@ def _value_lines(values: ValueChanges, notes: dict[str, str], show_all: bool) ->
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{padding:2px 8px;border-bottom:1px solid #ddd;
-text-align:right;font-variant-numeric:tabular-nums}td.k,th.k{text-align:left;font-family:monospace}
+text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.n{white-space:normal;font-size:85%;text-align:left}td.k,th.k{text-align:left;font-family:monospace}
 .outside-noise{background:#fdd}.within-noise{background:#efe}.differs-noise-unknown{background:#ffd}
 .missing{background:#fdd}.figs{display:flex;gap:1em;align-items:flex-start}.figs figure{margin:0;flex:1}
 .figs img{max-width:100%;border:1px solid #ccc}figcaption{font-size:90%;color:#555}"""
@@ -364,7 +364,7 @@ def _table(rows: list[tuple[str, Judgement]]) -> str:
     body = "".join(
         f'<tr class="{j.verdict.replace(",", "").replace(" ", "-")}"><td class=k>{html.escape(k)}</td>'
         f"<td>{html.escape(j.old_text)}</td><td>{html.escape(j.new_text)}</td><td>{change_text(j)}</td>"
-        f"<td>{allowed_text(j)}</td><td class=k>{j.verdict}</td><td class=k>{html.escape(j.basis)}</td></tr>"
+        f"<td>{allowed_text(j)}</td><td class=k>{j.verdict}</td><td class=n>{html.escape(j.basis)}</td></tr>"
         for k, j in rows)
     return f"<table>{head}{body}</table>"
 

@@ -14,6 +14,7 @@ the first rule below whose key pattern matches the value's key:
   standard error) where the results carry them, otherwise unknown.
 * ``timing``: a wall-clock time, judged as the ratio of the two values against
   the spread of its repeats where they were recorded, otherwise unknown.
+* ``difference_of``: a difference of two values stored as its own key.
 * ``unknown``: a difference is reported as "differs, noise unknown", never passed.
 
 Patterns: ``*`` is one key segment, ``[*]`` any list index, ``**`` any run of
@@ -120,6 +121,17 @@ def timing(what: str = "wall-clock time") -> Estimator:
         rel = 1.2533 * sd / math.sqrt(len(repeats)) / median if median else None
         return Noise(rel, f"{what}, judged as a ratio against the spread of its {len(repeats)} repeats",
                      relative=True)
+
+    return estimate
+
+
+def difference_of(key_a: str, rule_a: Estimator, key_b: str, rule_b: Estimator) -> Estimator:
+    """A difference a − b recorded as its own key: the noise of a and of b, combined as independent."""
+    def estimate(data: Any, key: str) -> Noise:
+        a, b = rule_a(data, key_a), rule_b(data, key_b)
+        if not (a.known and b.known):
+            return Noise(None, f"difference of {key_a} and {key_b}, whose noise is partly unknown")
+        return Noise(math.hypot(a.se, b.se), f"difference of two values: {a.basis}; {b.basis}")
 
     return estimate
 
@@ -268,6 +280,13 @@ RULES: dict[str, list[tuple[str, Estimator]]] = {
         ("baseline.train_acc", binomial("data.split_sizes.train", "training images")),
         ("baseline.val_acc", binomial("data.split_sizes.val", "validation images")),
         ("baseline.test_acc", binomial("data.split_sizes.test", "test images")),
+        ("baseline.cnn_minus_logreg_val", difference_of("baseline.cnn_best_val_acc", ACC_VAL, "baseline.val_acc",
+                                                         binomial("data.split_sizes.val", "validation images"))),
+        ("comparison.val_diff", difference_of("comparison.val_acc_maxpool", ACC_VAL,
+                                              "comparison.val_acc_no_maxpool", ACC_VAL)),
+        ("comparison.test_diff", difference_of("comparison.test_acc_maxpool", ACC_TEST,
+                                               "comparison.test_acc_no_maxpool", ACC_TEST)),
+        ("comparison.test_sd_max", unknown("a spread of spreads")),
         ("baseline.cnn_best_val_acc", ACC_VAL),
         ("baseline.cnn_best_test_acc", ACC_TEST),
         ("baseline.l2", exact("a setting")),

@@ -19,7 +19,6 @@ import argparse
 import errno
 import html
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -282,13 +281,11 @@ def serve_builtin(sources: Sources, port: int, out_dir: Path, open_browser: bool
 # quarto preview -----------------------------------------------------------------------------------------
 
 def port_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:``port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
+    """True when a server can listen on 127.0.0.1:``port`` (it is closed again at once)."""
+    try:
+        make_server(port, Page()).server_close()
+    except Hw2Error:
+        return False
     return True
 
 
