@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.errors import Hw2Error
-from pipeline.noise import IDENTICAL, MISSING, OUTSIDE, UNKNOWN, WITHIN, Judgement, judge, noise_of_value
+from pipeline.noise import IDENTICAL, MISSING, OUTSIDE, UNKNOWN, Judgement, judge, noise_of_value
 from pipeline.report.traces import as_number
 from pipeline.results import REPO_ROOT, experiment_dir, results_root
 from pipeline.verify import (NumberCheck, allowed_text, change_text, check_numbers, experiment_names,
@@ -148,8 +148,12 @@ def value_changes(experiment: str, old: dict[str, Any], new: dict[str, Any]) -> 
             out.unchanged += 1
             continue
         x, y = as_number(a[key]), as_number(b[key])
-        if x is None or y is None:
+        if x is None and y is None:
             out.others.append((key, a[key], b[key]))
+            continue
+        if x is None or y is None:  # a number appeared where there was none (null), or went away
+            out.numbers.append((key, Judgement(MISSING, "—" if x is None else _short(x), "—" if y is None else _short(y),
+                                               x, y, basis=f"no number {'before' if x is None else 'now'}")))
             continue
         j = judge(x, y, repr(x), repr(y), noise_of_value(experiment, old, key), noise_of_value(experiment, new, key))
         out.numbers.append((key, Judgement(j.verdict, _short(x), _short(y), x, y, j.allowed, j.basis, j.relative)))
@@ -408,7 +412,8 @@ def diff_json(d: Diff) -> dict[str, Any]:
     return {
         "old": d.old.name, "new": d.new.name,
         "experiments": {n: {
-            "printed": [row(c.label, c.judgement) for c in d.changed_printed(n)],
+            "printed": [{**row(c.label, c.judgement), "keys": [r.key for r in c.printed.expression.refs]}
+                        for c in d.changed_printed(n)],
             "values": [row(k, j) for k, j in d.values[n].numbers],
             "other": [{"key": k, "old": a, "new": b} for k, a, b in d.values[n].others],
             "added": d.values[n].added, "removed": d.values[n].removed,
