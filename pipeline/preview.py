@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import errno
 import html
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -323,11 +325,21 @@ def quarto_preview(quarto: str, sources: Sources, port: int, out_dir: Path) -> i
         print("preview: stopped", flush=True)
         return 0
     finally:
-        proc.terminate()
+        stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a process started in its own session and everything it started (quarto runs deno)."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         try:
-            proc.wait(timeout=10)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
+            continue
 
 
 def _quarto_reload_works(port: int, proc: subprocess.Popen, timeout_s: float = 90.0) -> bool:
