@@ -207,7 +207,10 @@ def load_results(profile: str, root: Path, names: list[str], what: str) -> dict[
     for name in names:
         path = experiment_dir(profile, name, root) / "results.json"
         if not path.exists():
-            raise ResultsError(f"{path}: no {what} results for {name}")
+            from pipeline.stages import stage
+
+            hint = f"; make them with `make {stage(name).target} PROFILE={profile}`" if what == "committed" else ""
+            raise ResultsError(f"{path}: no {what} results for {name}{hint}")
         out[name] = read_results(path)
     return out
 
