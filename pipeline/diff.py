@@ -450,7 +450,7 @@ def changes_since_findings(rev: str, profile: str, root: Path | None = None) -> 
     names = [s.name for s in STAGES]
     with tempfile.TemporaryDirectory(prefix="hw2-diff-") as tmp:
         d = run_diff(profile, names, root, rev, None, None, Path(tmp))
-        titles = {s.name: s.title for s in STAGES}
+        titles = {s.name: s.target.upper() for s in STAGES}
         return changes_findings(rev, d.old.commit, d.printed, titles, [f.label for f in d.figures])
 
 

@@ -296,9 +296,10 @@ def write_record(path: Path, profile: str, names: list[str], checks: list[Number
 
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(record, dict) and isinstance(record.get("experiments"), dict)
-    except (OSError, ValueError, AssertionError):
-        record = {"experiments": {}}
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("experiments"), dict):
+        record = {"experiments": {}}  # none yet, or unreadable: start a new one
     first = new[names[0]].get("meta", {})
     record.update({
         "profile": profile,

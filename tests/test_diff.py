@@ -154,5 +154,27 @@ def test_two_profiles_and_the_changes_since_appendix(repo_with_results, tmp_path
                         "--run", "none", "--formats", "html", "--changes-since", "HEAD")
     assert proc.returncode == 0, proc.stderr
     appendix = (tmp_path / "report-quick.qmd").read_text().split("## Changes since HEAD", 1)[1]
-    assert "by more than their noise" in appendix
+    assert "changed by more than their noise" in appendix
     assert "`variants.maxpool.runs[1].test_acc`" in appendix and "**yes**" in appendix
+
+
+def test_changes_finding_counts_each_kind_of_change():
+    from pipeline.findings.changes import changes_findings
+    from pipeline.noise import Noise, judge
+    from pipeline.noise import Judgement as J
+    from pipeline.report.traces import Printed, parse_trace
+    from pipeline.verify import NumberCheck
+
+    def check(key, judgement):
+        return NumberCheck("q2_cnn", Printed("x", parse_trace(f"r/default/q2_cnn/results.json: {key}")), judgement)
+
+    binomial = Noise(0.01, "binomial")
+    checks = [check("a", judge(0.5, 0.9, "0.5", "0.9", binomial, binomial)),
+              check("b", judge(0.5, 0.51, "0.50", "0.51", binomial, binomial)),
+              check("c", judge(5.0, 6.0, "5.0 s", "6.0 s", Noise(None, "t", True), Noise(None, "t", True))),
+              check("d", judge(0.5, 0.5, "0.5", "0.5", binomial, binomial)),
+              check("e", J("missing", "—", "0.7", None, 0.7))]
+    found = changes_findings("HEAD~1", "abc", checks, {"q2_cnn": "Q2"}, ["q2_cnn/all_runs.png"])
+    assert (found.count, found.unchanged, found.beyond, found.within, found.unknown) == (4, 1, 1, 1, 1)
+    assert [row.number for row in found.rows] == ["a", "b", "c", "e"] and found.rows[3].added
+    assert found.rows[0].section == "Q2" and found.one_figure and not found.none_changed

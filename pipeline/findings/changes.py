@@ -15,7 +15,7 @@ from typing import Any
 class ChangedNumber:
     """One printed number whose printed value changed."""
 
-    section: str
+    section: str  # short name of the section (Q2)
     number: str  # its key (or the arithmetic of keys for a derived number)
     before: str
     now: str
@@ -24,6 +24,10 @@ class ChangedNumber:
     noise_unknown: bool
     added: bool  # only in the new results
     removed: bool  # only in the old results
+
+    @property
+    def within_noise(self) -> bool:
+        return not (self.beyond_noise or self.noise_unknown or self.added or self.removed)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,26 @@ class ChangesFindings:
         return self.beyond > 0
 
     @property
+    def within(self) -> int:
+        return sum(1 for row in self.rows if row.within_noise)
+
+    @property
+    def any_within(self) -> bool:
+        return self.within > 0
+
+    @property
+    def unknown(self) -> int:
+        return sum(1 for row in self.rows if row.noise_unknown)
+
+    @property
+    def any_unknown(self) -> bool:
+        return self.unknown > 0
+
+    @property
+    def one_figure(self) -> bool:
+        return len(self.figures) == 1
+
+    @property
     def figures_changed(self) -> bool:
         return bool(self.figures)
 
@@ -63,7 +87,10 @@ NO_CHANGES = ChangesFindings(present=False)
 
 def changes_findings(rev: str, commit: str, checks: list[Any], titles: dict[str, str],
                      figures: list[str]) -> ChangesFindings:
-    """Return the appendix's finding from diff rows (``pipeline.verify.NumberCheck``) and changed figures."""
+    """Return the appendix's finding from diff rows (``pipeline.verify.NumberCheck``) and changed figures.
+
+    ``titles`` names each experiment's section as the list should (``Q2`` for ``q2_cnn``).
+    """
     from pipeline.noise import IDENTICAL, MISSING, UNKNOWN
     from pipeline.verify import change_text
 
