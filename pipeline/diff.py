@@ -268,7 +268,7 @@ def compare(old: Side, new: Side, names: list[str]) -> Diff:
     if not both:
         raise Hw2Error(f"no experiment has results on both sides ({old.name}: {', '.join(old_data) or 'none'}; "
                        f"{new.name}: {', '.join(new_data) or 'none'})")
-    printed = check_numbers(numbers_of_both([(old.profile, old.root), (new.profile, new.root)], both),
+    printed = check_numbers(numbers_of_both([(old.profile, old.root), (new.profile, new.root)], both, required=False),
                             old_data, new_data)
     return Diff(old, new, both, [n for n in old_data if n not in new_data], [n for n in new_data if n not in old_data],
                 printed, {n: value_changes(n, old_data[n], new_data[n]) for n in both},

@@ -63,10 +63,11 @@ def report_numbers(profile: str, root: Path, names: list[str], templates: Path |
     return printed_numbers(text)
 
 
-def numbers_of_both(sides: list[tuple[str, Path]], names: list[str]) -> list[Printed]:
+def numbers_of_both(sides: list[tuple[str, Path]], names: list[str], required: bool = True) -> list[Printed]:
     """Return the numbers either side's report prints (a finding that flips can print other numbers).
 
-    ``sides``: (profile, results root) of the old and the new results.
+    ``sides``: (profile, results root) of the old and the new results.  When neither side's
+    report can be filled, raise the first error (``required``) or return none with a note.
     """
     found: dict[tuple[str, str], Printed] = {}
     errors = []
@@ -77,7 +78,11 @@ def numbers_of_both(sides: list[tuple[str, Path]], names: list[str]) -> list[Pri
         except ResultsError as exc:
             errors.append(str(exc))
     if errors and not found:
-        raise ResultsError(errors[0])
+        if required:
+            raise ResultsError(errors[0])
+        print(f"note: the report cannot be filled from either side ({errors[0]}), so no number is marked "
+              "as printed", file=sys.stderr)
+        return []
     for error in errors:
         print(f"note: {error}; only the other side's report numbers are checked", file=sys.stderr)
     return list(found.values())
