@@ -295,7 +295,8 @@ def experiment_record(name: str, checks: list[NumberCheck], committed: dict[str,
 
 
 def write_record(path: Path, profile: str, names: list[str], checks: list[NumberCheck],
-                 committed: dict[str, Any], new: dict[str, Any], fresh: dict[str, bool], command: str) -> None:
+                 committed: dict[str, Any], new: dict[str, Any], fresh: dict[str, bool], command: str,
+                 reran: bool = True) -> None:
     """Write (or update, experiment by experiment) ``results/<profile>/verification.json``."""
     from pipeline.provenance import now_utc
 
@@ -310,6 +311,7 @@ def write_record(path: Path, profile: str, names: list[str], checks: list[Number
         "profile": profile,
         "date": now_utc(),
         "command": command,
+        "reran": reran,  # False: judged results made elsewhere (--against)
         "machine": first.get("hardware", {}),
         "libraries": first.get("libraries", {}),
     })
@@ -361,7 +363,7 @@ def verify(profile: str = "default", experiments: list[str] | None = None, root:
     print(verdict_line(checks, names))
     if record:
         path = root / profile / RECORD
-        write_record(path, profile, names, checks, committed, new, fresh, command)
+        write_record(path, profile, names, checks, committed, new, fresh, command, reran=against is None)
         print(f"wrote {path}")
     return 1 if any(c.judgement.fails for c in checks) else 0
 
@@ -394,7 +396,8 @@ def add_parser(sub: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``python -m pipeline verify`` with parsed arguments; return the exit status."""
-    command = "python -m pipeline verify --profile " + args.profile + "".join(f" --exp {e}" for e in args.exp or [])
+    command = "python -m pipeline verify --profile " + args.profile + "".join(f" --exp {e}" for e in args.exp or []) \
+        + (f" --against {args.against}" if args.against else "")
     return verify(args.profile, args.exp, args.results_dir, args.against, args.jobs,
                   record=not args.no_record, show_all=args.show_all, command=command)
 

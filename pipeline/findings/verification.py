@@ -66,6 +66,7 @@ class VerificationFindings:
     machine: str = ""
     libraries: tuple[str, ...] = ()
     sections: tuple[SectionCheck, ...] = ()
+    reran: bool = True  # False: results made elsewhere were judged (verify --against)
 
     @property
     def any_fails(self) -> bool:
@@ -113,7 +114,7 @@ def findings_from_record(record: dict[str, Any], sections: list[Any]) -> Verific
     libraries = tuple(f"{name} {version}" for name, version in (record.get("libraries") or {}).items() if version)
     date = str(record.get("date", "")).replace("T", " ").replace("+00:00", " UTC")
     return VerificationFindings(True, date, record.get("command", ""), machine_text(record.get("machine") or {}),
-                                libraries, tuple(checks))
+                                libraries, tuple(checks), reran=bool(record.get("reran", True)))
 
 
 def verification_findings(profile: str, sections: list[Any]) -> VerificationFindings:
