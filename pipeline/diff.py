@@ -242,6 +242,7 @@ class Diff:
     fingerprints: dict[str, list[str]]
 
     def changed_printed(self, name: str) -> list[NumberCheck]:
+        """The printed numbers of ``name`` that do not print the same on both sides."""
         return [c for c in self.printed if c.experiment == name and c.judgement.verdict != IDENTICAL]
 
     @property

@@ -100,6 +100,7 @@ class NumberCheck:
 
     @property
     def label(self) -> str:
+        """The number's key, or the arithmetic of keys behind a derived number."""
         return self.printed.expression.label
 
 

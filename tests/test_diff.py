@@ -155,7 +155,7 @@ def test_two_profiles_and_the_changes_since_appendix(repo_with_results, tmp_path
     assert proc.returncode == 0, proc.stderr
     appendix = (tmp_path / "report-quick.qmd").read_text().split("## Changes since HEAD", 1)[1]
     assert "changed by more than their noise" in appendix
-    assert "`variants.maxpool.runs[1].test_acc`" in appendix and "**yes**" in appendix
+    assert "`variants.maxpool.runs[1].test_acc`: " in appendix and "**beyond its noise**" in appendix
 
 
 def test_changes_finding_counts_each_kind_of_change():
