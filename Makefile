@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report status test q1 q2 q3 data clean
+.PHONY: help venv report status test q1 q2 q3 data clean verify diff preview
 
 help: ## list the targets
 	@echo "usage: make <target> [PROFILE=quick|default|homework] [SEEDS=N] [JOBS=N] [EXECUTOR=local|slurm|submitit-local]"
@@ -50,8 +50,17 @@ q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
 	$(PY) -m experiments.q3_asr --profile $(PROF)
 	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
+verify: $(STAMP) ## rerun from scratch (EXP=q2 for one) and judge every printed number against its noise
+	$(PY) -m pipeline verify --profile $(PROF) $(if $(EXP),--exp $(EXP)) $(if $(JOBS),--jobs $(JOBS))
+
+diff: $(STAMP) ## what changed in results/ since REV (default HEAD), against noise; report/diff-<profile>.html
+	$(PY) -m pipeline diff --profile $(PROF) $(if $(REV),--rev $(REV)) $(if $(EXP),--exp $(EXP))
+
+preview: $(STAMP) ## serve the HTML report on 127.0.0.1 (PORT=4848), re-rendered live as templates or results change
+	$(PY) -m pipeline preview --profile $(PROF) $(if $(PORT),--port $(PORT))
+
 data: $(STAMP) ## fetch the real data sets, OCTMNIST and LJ Speech 1.1 (2.6 GB); DATASET=octmnist|ljspeech for one
 	$(PY) -m hw2.download $(DATASET)
 
 clean: ## remove rendered reports (never results)
-	rm -rf report/report*.html report/report*.pdf report/report*.qmd report/report*.typ report/figures report/.quarto
+	rm -rf report/diff-*.html report/report*.html report/report*.pdf report/report*.qmd report/report*.typ report/figures report/.quarto

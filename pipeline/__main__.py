@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: $EXECUTOR or local)")
     b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
+    b.add_argument("--changes-since", default=None, metavar="REV",
+                   help="add an appendix listing the printed numbers that changed since git revision REV")
 
     st = sub.add_parser("status", help="say per experiment whether its results are fresh, stale (and why) or missing")
     st.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("experiment", choices=experiment_names())
     r.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
     r.add_argument("--results-dir", type=Path, default=None)
+
+    from pipeline import diff, preview, verify
+
+    for command in (verify, diff, preview):  # each module adds its subcommand and handles it
+        command.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
             build(args.profile, args.run, formats, args.out_dir,
                   args.results_dir.resolve() if args.results_dir else None, args.renderer,
-                  jobs=args.jobs, executor=args.executor)
+                  jobs=args.jobs, executor=args.executor, changes_since=args.changes_since)
         elif args.command == "status":
             from pipeline.report.build import status
 
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
             run_many([args.experiment], args.profile,
                      args.results_dir.resolve() if args.results_dir else None)
+        elif hasattr(args, "run_command"):
+            return args.run_command(args)
     except Hw2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

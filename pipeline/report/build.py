@@ -109,10 +109,10 @@ def load_metadata(path: Path = METADATA) -> dict[str, Any]:
     return data
 
 
-def make_environment() -> jinja2.Environment:
+def make_environment(templates: Path | None = None) -> jinja2.Environment:
     """Jinja environment: StrictUndefined, comments as {## ##} so Quarto's {#id} is left alone."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(templates or TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         comment_start_string="{##",
         comment_end_string="##}",
@@ -125,17 +125,23 @@ def make_environment() -> jinja2.Environment:
     return env
 
 
-def fill_templates(profile: str, sections: list[Section], renderer: Renderer, figure_base: str) -> str:
-    """Render templates/report.qmd.j2 to Quarto markdown."""
-    env = make_environment()
+def fill_templates(profile: str, sections: list[Section], renderer: Renderer, figure_base: str,
+                   templates: Path | None = None, metadata: Path = METADATA, changes: Any = None) -> str:
+    """Render templates/report.qmd.j2 to Quarto markdown (``changes``: the optional changes-since appendix)."""
+    from pipeline.findings.changes import NO_CHANGES
+    from pipeline.findings.verification import verification_findings
+
+    env = make_environment(templates)
     context = {
-        "meta": load_metadata(),
+        "meta": load_metadata(metadata),
         "report": report_findings(profile, renderer.description),
         "profile": profile,
         "sections": sections,
         "renderer": renderer,
         "built": now_utc(),
         "figure_base": figure_base,
+        "verification": verification_findings(profile, sections),
+        "changes": changes or NO_CHANGES,
     }
     try:
         return strip_spans_in_math(env.get_template("report.qmd.j2").render(**context))
@@ -158,7 +164,7 @@ def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
 
 def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...] = ("html", "pdf"),
           out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto",
-          jobs: int = 1, executor: str = "local") -> list[Path]:
+          jobs: int = 1, executor: str = "local", changes_since: str | None = None) -> list[Path]:
     """Run experiments (``run``: stale, missing or none), fill the templates and render; return outputs."""
     t0 = time.perf_counter()
     root = results or results_root()
@@ -191,7 +197,12 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
         section.f = section.stage.findings(section.r)
 
     stem = report_stem(profile)
-    qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")
+    changes = None
+    if changes_since:
+        from pipeline.diff import changes_since_findings
+
+        changes = changes_since_findings(changes_since, profile, root)
+    qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}", changes=changes)
     copy_figures(sections, out_dir, profile)
     if out_dir != REPORT_DIR.resolve():
         for asset in ("_quarto.yml", "style.css"):

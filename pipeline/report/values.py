@@ -66,7 +66,8 @@ def traced_result(value: float, symbol: str, operands: tuple[Any, Any]) -> Trace
     files = {t.split(": ", 1)[0] for t in traces if ": " in t}
     if len(files) == 1 and all(": " in t for t in traces):
         file = files.pop()
-        text = f"{file}: " + f" {symbol} ".join(t.split(": ", 1)[1] for t in traces)
+        keys = [t.split(": ", 1)[1] for t in traces]  # a derived operand keeps its parentheses
+        text = f"{file}: " + f" {symbol} ".join(f"({k})" if " " in k else k for k in keys)
     else:
         text = f" {symbol} ".join(f"({t})" if " " in t else t for t in traces)
     out = TracedFloat(value)
