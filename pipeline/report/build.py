@@ -194,7 +194,7 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")
     copy_figures(sections, out_dir, profile)
     if out_dir != REPORT_DIR.resolve():
-        for asset in ("_quarto.yml", "style.css"):
+        for asset in ("_quarto.yml", "style.css", "typst-symbols.lua"):
             shutil.copy2(REPORT_DIR / asset, out_dir / asset)
     qmd = out_dir / f"{stem}.qmd"
     tmp = qmd.with_name(f".tmp-{qmd.name}")
