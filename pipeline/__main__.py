@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline build|run --profile P``."""
+"""Command line: ``python -m pipeline build|status|run --profile P``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from pipeline.profiles import PROFILES, profile_arg
+from pipeline.profiles import DATA_MODES, PROFILES, profile_arg
 from pipeline.stages import names as experiment_names
 
 
@@ -33,11 +33,27 @@ def main(argv: list[str] | None = None) -> int:
                    default=os.environ.get("EXECUTOR", "local") or "local",
                    help="local processes, Slurm jobs through submitit, or submitit's local executor "
                         "(default: $EXECUTOR or local)")
+    b.add_argument("--rerun", action="append", default=[], metavar="EXPERIMENT",
+                   help="rerun this experiment (q1, q2, q3 or its module name) whatever its state, with the "
+                        "profile's settings; repeatable. `make q2` is `--rerun q2 --run none`: the others are "
+                        "rendered as they are, stale ones with a note, and listed with the command that reruns them")
+    b.add_argument("--data", choices=DATA_MODES, default="profile",
+                   help="profile: the data each profile names (default); real: run the experiments that have a "
+                        "real data set on it (--set data=...), e.g. `make report DATA=real`")
     b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
 
-    st = sub.add_parser("status", help="say per experiment whether its results are fresh, stale (and why) or missing")
+    st = sub.add_parser(
+        "status", help="say per experiment whether its results are fresh, stale (and why) or missing; "
+                       "exit 1 when any is stale or missing",
+        description="Say per experiment whether its results are fresh, stale (and why) or missing, which "
+                    "--set overrides they were made with, and the command that brings them up to date, "
+                    "with its expected time (the last run's wall time).",
+        epilog="exit status: 0 when every experiment's results are fresh, 1 when any is stale or missing, "
+               "2 on an error")
     st.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
+    st.add_argument("--data", choices=DATA_MODES, default="profile",
+                    help="real: judge the experiments that have a real data set against it (DATA=real)")
     st.add_argument("--results-dir", type=Path, default=None)
 
     r = sub.add_parser("run", help="run one experiment (always), then nothing else")
@@ -56,15 +72,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
             build(args.profile, args.run, formats, args.out_dir,
                   args.results_dir.resolve() if args.results_dir else None, args.renderer,
-                  jobs=args.jobs, executor=args.executor)
+                  jobs=args.jobs, executor=args.executor, rerun=tuple(args.rerun), data=args.data)
         elif args.command == "status":
-            from pipeline.report.build import status
+            from pipeline.status import print_status
 
-            root = args.results_dir.resolve() if args.results_dir else None
-            for section, state in status(args.profile, root):
-                print(f"{section.name:<14} {state.state}")
-                for reason in state.reasons:
-                    print(f"{'':<14}   {reason}")
+            return print_status(args.profile, args.results_dir.resolve() if args.results_dir else None, args.data)
         elif args.command == "run":
             from pipeline.executors import run_many
 

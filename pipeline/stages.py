@@ -24,6 +24,9 @@ class Stage:
     module: ModuleType
     findings: Callable[[Any], Any]  # results -> the claims the section makes (pipeline/findings/)
     times_itself: bool = False  # measures wall-clock time: under JOBS=N it runs alone, after the others
+    # the --set overrides that choose its real data set (DATA=real); None when it reads no data set.
+    # Its module's data_fingerprint(settings) returns a None value when that data set is absent.
+    real_data: dict[str, Any] | None = None
 
     @property
     def template(self) -> str:
@@ -37,8 +40,10 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("q1_attention", "q1", "Self-attention and the McLaurin feature map", q1_attention,
           q1_findings.findings, times_itself=True),
-    Stage("q2_cnn", "q2", "Image classification with a CNN", q2_cnn, q2_findings.findings),
-    Stage("q3_asr", "q3", "Speech recognition with an encoder and two decoders", q3_asr, q3_findings.findings),
+    Stage("q2_cnn", "q2", "Image classification with a CNN", q2_cnn, q2_findings.findings,
+          real_data={"data": "real"}),
+    Stage("q3_asr", "q3", "Speech recognition with an encoder and two decoders", q3_asr, q3_findings.findings,
+          real_data={"data": "ljspeech"}),
 )
 
 

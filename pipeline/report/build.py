@@ -8,29 +8,28 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
-import yaml
 
 from pipeline.errors import Hw2Error, ResultsError
 from pipeline.findings.report import findings as report_findings
 from pipeline.provenance import now_utc
 from pipeline.executors import run_many
+from pipeline.report.metadata import load_metadata
 from pipeline.report.render import Renderer, choose_renderer, render
 from pipeline.report.values import FILTERS, ResultsView, strip_spans_in_math
+from pipeline.profiles import set_flags
 from pipeline.results import REPO_ROOT, experiment_dir, read_results, results_root
-from pipeline.stages import STAGES, Stage
-
-if TYPE_CHECKING:
-    from pipeline.fingerprint import Freshness
+from pipeline.stages import STAGES, Stage, stage
+from pipeline.status import ExperimentStatus, missing_real_data, statuses
 
 TEMPLATES = REPO_ROOT / "templates"
 REPORT_DIR = REPO_ROOT / "report"
-METADATA = REPORT_DIR / "metadata.yml"
 
 
 @dataclass
@@ -73,42 +72,6 @@ def discover_sections(profile: str, root: Path | None = None) -> list[Section]:
     return [Section(stage=s, results_file=experiment_dir(profile, s.name, root) / "results.json") for s in STAGES]
 
 
-def freshness(section: Section, profile: str) -> "Freshness":
-    """Say whether a section's results are missing, stale (and why) or fresh."""
-    from pipeline import fingerprint
-    from pipeline.profiles import as_dict, get_config
-
-    if not section.results_file.exists():
-        return fingerprint.Freshness("missing", ["no results.json"])
-    try:
-        recorded = read_results(section.results_file).get("fingerprint")
-    except ResultsError as exc:
-        return fingerprint.Freshness("stale", [str(exc)])
-    config = get_config(section.name, profile, cls=section.stage.module.Settings)
-    hook = getattr(section.stage.module, "data_fingerprint", None)
-    data = dict(hook(config)) if hook else {}
-    return fingerprint.check(recorded, as_dict(config), data)
-
-
-def status(profile: str = "default", root: Path | None = None) -> list[tuple[Section, "Freshness"]]:
-    """Return each section with its freshness."""
-    return [(section, freshness(section, profile)) for section in discover_sections(profile, root)]
-
-
-def load_metadata(path: Path = METADATA) -> dict[str, Any]:
-    """Read the user-editable report metadata (title, group, members, contribution)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Hw2Error(f"{path}: missing (it holds the title, group and members)") from None
-    except yaml.YAMLError as exc:
-        raise Hw2Error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    for key in ("title", "group", "members", "contribution"):
-        if not isinstance(data, dict) or key not in data:
-            raise Hw2Error(f"{path}: missing the key '{key}'")
-    return data
-
-
 def make_environment() -> jinja2.Environment:
     """Jinja environment: StrictUndefined, comments as {## ##} so Quarto's {#id} is left alone."""
     env = jinja2.Environment(
@@ -125,12 +88,19 @@ def make_environment() -> jinja2.Environment:
     return env
 
 
-def fill_templates(profile: str, sections: list[Section], renderer: Renderer, figure_base: str) -> str:
-    """Render templates/report.qmd.j2 to Quarto markdown."""
+def fill_templates(profile: str, sections: list[Section], renderer: Renderer, figure_base: str,
+                   states: list[ExperimentStatus] = ()) -> str:
+    """Render templates/report.qmd.j2 to Quarto markdown.
+
+    ``report`` (the report-level findings, with each section's status) is also a global of the
+    environment, so that macros.qmd.j2's ``provenance`` macro can put a section's note under its heading.
+    """
     env = make_environment()
+    report = report_findings(profile, renderer.description, states)
+    env.globals["report"] = report
     context = {
         "meta": load_metadata(),
-        "report": report_findings(profile, renderer.description),
+        "report": report,
         "profile": profile,
         "sections": sections,
         "renderer": renderer,
@@ -156,34 +126,89 @@ def copy_figures(sections: list[Section], out_dir: Path, profile: str) -> None:
             shutil.copytree(src, dst)
 
 
+def plan_runs(found: list[ExperimentStatus], run: str, rerun: set[str]) -> dict[str, dict[str, Any]]:
+    """Return {experiment: its --set overrides} for the experiments to run before rendering.
+
+    ``rerun`` (``make qN``) runs with the profile's settings (plus DATA=real); ``run='stale'``
+    reruns stale and missing results with the overrides they were made with; ``missing`` runs
+    only absent ones; ``none`` runs nothing else and stops when results are absent.
+    """
+    plan = {}
+    for status in found:
+        if status.name in rerun:
+            plan[status.name] = dict(status.stage.real_data or {}) if status.real_data else {}
+        elif status.needs_run and run == "stale" or status.state == "missing" and run == "missing":
+            plan[status.name] = dict(status.overrides)
+        elif status.state == "missing":
+            raise ResultsError(f"{status.results_file}: no results; produce them with "
+                               f"`{status.make_command()}` ({status.expected})")
+    return plan
+
+
+def announce(found: list[ExperimentStatus], plan: dict[str, dict[str, Any]], rerun: set[str]) -> None:
+    """Print why each planned experiment runs, and with which overrides; fail early on absent real data."""
+    for status in found:
+        if status.name not in plan:
+            continue
+        if missing_real_data(status):
+            raise Hw2Error(f"DATA=real: the real data set of {status.name} ({set_flags(plan[status.name])}) is not "
+                           "on this machine; the README's Data section says where it is looked for")
+        if status.name in rerun:
+            line = f"{status.name}: rerunning it as asked"
+        else:
+            line = f"{status.name}: {status.state} ({'; '.join(status.reasons[:3])}); {'re' * (status.state == 'stale')}running it"
+        if plan[status.name]:
+            line += f" with {set_flags(plan[status.name])}"
+            line += " (the overrides its results were made with)" if status.recorded and status.name not in rerun else ""
+        if status.name in rerun and status.with_overrides:
+            line += f" (its results were made with {set_flags(status.recorded)}; this run uses the profile's settings)"
+        print(line, flush=True)
+
+
+def warn_stale(found: list[ExperimentStatus]) -> None:
+    """Print a warning for each experiment whose stale results are rendered as they are."""
+    for status in found:
+        if status.needs_run:
+            print(f"warning: {status.name}: rendering stale results ({'; '.join(status.reasons[:3])}); its section "
+                  f"says so at the top; `{status.fix}` reruns it ({status.expected})", file=sys.stderr, flush=True)
+
+
+def last_line(found: list[ExperimentStatus], ran: list[str]) -> str:
+    """Say what the build reran, and whether anything left stale was rendered."""
+    stale = [s for s in found if s.needs_run]
+    if stale:
+        listed = ", ".join(f"{s.name} (`{s.fix}`, {s.expected})" for s in stale)
+        return (f"reran {', '.join(ran)}; " if ran else "nothing rerun; ") + f"stale, rendered with a note: {listed}"
+    return f"reran {', '.join(ran)}; all results fresh" if ran else "all results fresh, nothing rerun"
+
+
 def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...] = ("html", "pdf"),
           out_dir: Path | None = None, results: Path | None = None, renderer: str = "auto",
-          jobs: int = 1, executor: str = "local") -> list[Path]:
-    """Run experiments (``run``: stale, missing or none), fill the templates and render; return outputs."""
+          jobs: int = 1, executor: str = "local", rerun: tuple[str, ...] = (), data: str = "profile") -> list[Path]:
+    """Run experiments, fill the templates and render; return the files written.
+
+    ``run`` (stale, missing or none) says which experiments run by themselves; ``rerun`` names
+    experiments (or make targets) to run whatever their state, with the profile's settings;
+    ``data='real'`` runs the experiments that have a real data set on it (``DATA=real``).
+    """
     t0 = time.perf_counter()
     root = results or results_root()
     out_dir = (out_dir or REPORT_DIR).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    load_metadata()  # a mistake in metadata.yml stops the build before any long run
     chosen = choose_renderer(renderer)  # fail before any long run if nothing can render
-    sections = discover_sections(profile, root)
-    to_run = []
-    for section in sections:
-        if run == "stale":
-            state = freshness(section, profile)
-            if state.needs_run:
-                print(f"{section.name}: {state.state} ({'; '.join(state.reasons[:3])})", flush=True)
-                to_run.append(section.name)
-        elif not section.results_file.exists():
-            if run == "missing":
-                to_run.append(section.name)
-            else:
-                raise ResultsError(f"{section.results_file}: no results; produce them with "
-                                   f"`{section.command} PROFILE={profile}`")
+    rerun_names = {stage(name).name for name in rerun}
+    before = statuses(profile, root, data)
+    plan = plan_runs(before, run, rerun_names)
+    announce(before, plan, rerun_names)
     t_run = time.perf_counter()
-    run_many(to_run, profile, root, jobs=jobs, executor=executor)
-    if to_run:
+    run_many(list(plan), profile, root, jobs=jobs, executor=executor, overrides=plan)
+    if plan:
         print(f"experiments took {time.perf_counter() - t_run:.1f} s", flush=True)
     t_render = time.perf_counter()
+    found = statuses(profile, root, data)
+    warn_stale(found)
+    sections = discover_sections(profile, root)
     for section in sections:
         hint = (f"make {section.target} PROFILE={profile}  "
                 f"(python -m experiments.{section.name} --profile {profile})")
@@ -191,7 +216,7 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
         section.f = section.stage.findings(section.r)
 
     stem = report_stem(profile)
-    qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}")
+    qmd_text = fill_templates(profile, sections, chosen, figure_base=f"figures/{profile}", states=found)
     copy_figures(sections, out_dir, profile)
     if out_dir != REPORT_DIR.resolve():
         for asset in ("_quarto.yml", "style.css", "typst-symbols.lua"):
@@ -204,8 +229,9 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     for path in outputs:
         print(f"wrote {path}")
     print(f"rendered with {chosen.description} in {time.perf_counter() - t_render:.1f} s"
-          + (f" ({time.perf_counter() - t0:.1f} s with the experiments)" if to_run else ""))
+          + (f" ({time.perf_counter() - t0:.1f} s with the experiments)" if plan else ""))
+    print(last_line(found, list(plan)))
     return outputs
 
 
-__all__ = ["build", "discover_sections", "report_stem", "status"]
+__all__ = ["build", "discover_sections", "report_stem"]

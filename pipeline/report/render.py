@@ -15,6 +15,7 @@ from pipeline.report.crossref import resolve
 REPORT_ASSETS = Path(__file__).resolve().parents[2] / "report"
 # Typst symbol names and numbers in math, for Quarto (report/_quarto.yml lists it) and pandoc alike
 TYPST_FILTER = REPORT_ASSETS / "typst-symbols.lua"
+CALLOUT_FILTER = REPORT_ASSETS / "typst-callouts.lua"  # callouts in the fallback's PDF (Quarto draws its own)
 
 
 @dataclass
@@ -129,7 +130,7 @@ def render_pdf_typst(qmd: Path, out: Path) -> Path:
             "--include-in-header", str(header), "--variable", "section-numbering=1.1.",
             "--variable", "papersize=a4", "--variable", "fontsize=10.5pt",
             "--variable", "margin.x=2.2cm", "--variable", "margin.y=2.4cm",
-            "--lua-filter", str(TYPST_FILTER), "--output", str(typ)]
+            "--lua-filter", str(TYPST_FILTER), "--lua-filter", str(CALLOUT_FILTER), "--output", str(typ)]
     _pandoc(args, text, qmd.parent)
     tmp = _atomic_target(out)
     try:
