@@ -17,13 +17,14 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Build the homework report from experiment results.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="run missing experiments, fill the templates, render HTML and PDF")
+    b = sub.add_parser("build", help="run stale or missing experiments, fill the templates, render HTML and PDF")
     b.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE",
                    help=f"results profile: {', '.join(PROFILES)}, optionally with -seeds<N> "
                         "(repeated over N seeds, e.g. default-seeds3) (default: %(default)s)")
     b.add_argument("--run", choices=("stale", "missing", "none"), default="stale",
-                   help="stale: rerun experiments whose results are missing or out of date (default); "
-                        "missing: only absent ones; none: never run, fail if absent")
+                   help="stale: run experiments whose results are missing or out of date, with the --set "
+                        "overrides they were made with (default); missing: only absent ones; none: never run, "
+                        "fail if absent. Stale results left as they are are rendered with a note")
     b.add_argument("--formats", default="html,pdf", help="comma-separated: html, pdf (default: %(default)s)")
     b.add_argument("--renderer", choices=("auto", "quarto", "pandoc"), default="auto",
                    help="auto: Quarto if on PATH (or $QUARTO), else pandoc + Typst")

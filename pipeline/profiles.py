@@ -209,7 +209,7 @@ def differences(experiment: str, profile: str, settings: Any, overrides: dict[st
         value, base = getattr(settings, field.name), getattr(handout, field.name)
         if value == base:
             continue
-        why = ("set on the command line with --set" if field.name in overrides
+        why = ("set on the command line with `--set`" if field.name in overrides
                else reasons[field.name].why if field.name in reasons else "")
         rows.append({"key": field.name, "value": value, "handout": base, "why": why})
     return rows

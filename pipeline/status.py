@@ -143,7 +143,8 @@ def missing_real_data(status: ExperimentStatus) -> bool:
     if not status.real_data:
         return False
     settings = get_config(status.name, status.profile, status.overrides, cls=status.stage.module.Settings)
-    return any(value is None for value in data_fingerprint(status.stage, settings).values())
+    found = status.stage.real_data_found
+    return found is not None and not found(settings)
 
 
 def describe(status: ExperimentStatus) -> list[str]:

@@ -145,24 +145,29 @@ def plan_runs(found: list[ExperimentStatus], run: str, rerun: set[str]) -> dict[
     return plan
 
 
-def announce(found: list[ExperimentStatus], plan: dict[str, dict[str, Any]], rerun: set[str]) -> None:
-    """Print why each planned experiment runs, and with which overrides; fail early on absent real data."""
-    for status in found:
-        if status.name not in plan:
-            continue
-        if missing_real_data(status):
-            raise Hw2Error(f"DATA=real: the real data set of {status.name} ({set_flags(plan[status.name])}) is not "
-                           "on this machine; the README's Data section says where it is looked for")
-        if status.name in rerun:
-            line = f"{status.name}: rerunning it as asked"
-        else:
-            line = f"{status.name}: {status.state} ({'; '.join(status.reasons[:3])}); {'re' * (status.state == 'stale')}running it"
-        if plan[status.name]:
-            line += f" with {set_flags(plan[status.name])}"
-            line += " (the overrides its results were made with)" if status.recorded and status.name not in rerun else ""
-        if status.name in rerun and status.with_overrides:
-            line += f" (its results were made with {set_flags(status.recorded)}; this run uses the profile's settings)"
-        print(line, flush=True)
+def check_real_data(found: list[ExperimentStatus], plan: dict[str, dict[str, Any]]) -> None:
+    """Stop before anything runs when DATA=real asks for a data set that is not on this machine."""
+    absent = [s for s in found if s.name in plan and missing_real_data(s)]
+    if absent:
+        names = ", ".join(f"{s.name} ({set_flags(plan[s.name])})" for s in absent)
+        raise Hw2Error(f"DATA=real: the real data set of {names} is not on this machine; "
+                       "the README's Data section says where it is looked for")
+
+
+def run_reason(status: ExperimentStatus, overrides: dict[str, Any], asked: bool) -> str:
+    """Return the line that says why an experiment runs, and with which overrides."""
+    if asked:
+        line = f"{status.name}: rerunning it as asked"
+    else:
+        verb = "rerunning" if status.state == "stale" else "running"
+        line = f"{status.name}: {status.state} ({'; '.join(status.reasons[:3])}); {verb} it"
+    if overrides:
+        line += f" with {set_flags(overrides)}"
+        if status.recorded and not asked:
+            line += " (the overrides its results were made with)"
+    if asked and status.with_overrides:
+        line += f" (its results were made with {set_flags(status.recorded)}; this run uses the profile's settings)"
+    return line
 
 
 def warn_stale(found: list[ExperimentStatus]) -> None:
@@ -200,7 +205,10 @@ def build(profile: str = "default", run: str = "stale", formats: tuple[str, ...]
     rerun_names = {stage(name).name for name in rerun}
     before = statuses(profile, root, data)
     plan = plan_runs(before, run, rerun_names)
-    announce(before, plan, rerun_names)
+    check_real_data(before, plan)
+    for status in before:
+        if status.name in plan:
+            print(run_reason(status, plan[status.name], status.name in rerun_names), flush=True)
     t_run = time.perf_counter()
     run_many(list(plan), profile, root, jobs=jobs, executor=executor, overrides=plan)
     if plan:
