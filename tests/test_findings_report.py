@@ -26,6 +26,11 @@ def test_stale_results_say_why_and_what_reruns_them():
     assert s.fix == "make q3 PROFILE=quick"
 
 
+def test_a_long_list_of_reasons_is_cut_with_a_count():
+    s = section_status(status("stale", [f"hw2/q3/m{i}.py changed" for i in range(7)]))
+    assert s.reasons.count == 4 and s.more_reasons == 3
+
+
 def test_stale_results_made_with_overrides_are_fixed_by_make_report():
     s = section_status(status("stale", ["hw2/q3/model.py changed"], recorded={"data": "ljspeech"},
                               departures=[("data", "ljspeech", "standin")], profile="default"))

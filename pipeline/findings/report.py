@@ -28,7 +28,8 @@ class SectionStatus:
     """What the top of a section says about its results besides the numbers themselves."""
 
     stale: bool  # the results no longer match the code, settings, data or libraries
-    reasons: Listing  # why they are stale
+    reasons: Listing  # why they are stale (the first MAX_REASONS)
+    more_reasons: int  # how many more reasons there are
     fix: str  # the command that brings them up to date
     overrides: Listing  # of Override: settings they were made with instead of the profile's
     back_to_profile: str  # the command that reruns the experiment with the profile's settings
@@ -38,15 +39,17 @@ class SectionStatus:
         return not self.overrides.empty
 
 
-FRESH = SectionStatus(False, Listing(()), "", Listing(()), "")
+MAX_REASONS = 4  # a note names at most this many changes; make status lists them all
 
 
 def section_status(status: "ExperimentStatus") -> SectionStatus:
     """Return what a section's note says, from its experiment's status (pipeline.status)."""
     overrides = tuple(Override(key, json.dumps(value), json.dumps(profile_value))
                       for key, value, profile_value in status.departures)
-    return SectionStatus(stale=status.needs_run, reasons=Listing(tuple(status.reasons) if status.needs_run else ()),
-                         fix=status.fix, overrides=Listing(overrides), back_to_profile=status.make_command())
+    reasons = tuple(status.reasons) if status.needs_run else ()
+    return SectionStatus(stale=status.needs_run, reasons=Listing(reasons[:MAX_REASONS]),
+                         more_reasons=max(0, len(reasons) - MAX_REASONS), fix=status.fix,
+                         overrides=Listing(overrides), back_to_profile=status.make_command())
 
 
 @dataclass(frozen=True)
