@@ -8,19 +8,28 @@ SEEDS ?= 1
 # `make data DATASET=octmnist|ljspeech` fetches one data set (default: both)
 DATASET ?= all
 PROF := $(PROFILE)$(if $(filter-out 1,$(SEEDS)),-seeds$(SEEDS))
+# DATA=real runs the experiments that have a real data set on it (--set data=...); an unrelated
+# DATA in the environment (a path, say) is ignored, a value given on the command line is checked
+DATA ?=
+DATA_ARG = $(if $(DATA),$(if $(filter command line,$(origin DATA)),--data $(DATA),$(if $(filter real profile,$(DATA)),--data $(DATA))))
+# ARGS='-k q2 -x' is passed to pytest by `make test` and `make test-fast`
+ARGS ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BUILD = $(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(DATA_ARG)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report status test q1 q2 q3 data clean verify diff preview
+.PHONY: help venv report status test test-fast q1 q2 q3 data clean verify diff preview
 
 help: ## list the targets
-	@echo "usage: make <target> [PROFILE=quick|default|homework] [SEEDS=N] [JOBS=N] [EXECUTOR=local|slurm|submitit-local]"
-	@echo "       (PROFILE defaults to default; SEEDS=3 repeats training over 3 seeds and reports mean ± sd)"
-	@echo "       make data [DATASET=all|octmnist|ljspeech]"
-	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
+	@echo "usage: make <target> [PROFILE=quick|default|homework] [SEEDS=N] [DATA=real] [JOBS=N] [EXECUTOR=local|slurm|submitit-local]"
+	@echo "       (PROFILE defaults to default; SEEDS=3 repeats training over 3 seeds and reports mean ± sd;"
+	@echo "        DATA=real runs Q2 and Q3 on the real data sets; make test ARGS='-k q2' passes ARGS to pytest;"
+	@echo "        make data DATASET=octmnist|ljspeech fetches one data set, both by default)"
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /	/' | awk -F'	' '{printf "  %-10s %s
+", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,25 +39,25 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project (done automatically)
 
 report: $(STAMP) ## rerun experiments whose results are missing or stale, render report/report.{html,pdf}
-	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(BUILD)
 
-status: $(STAMP) ## say per experiment whether its results are fresh or stale, and why
-	$(PY) -m pipeline status --profile $(PROF)
+status: $(STAMP) ## per experiment: fresh, stale (why) or missing, and the command that fixes it; fails if any is not fresh
+	$(PY) -m pipeline status --profile $(PROF) $(DATA_ARG)
 
-test: $(STAMP) ## run the test suite
-	$(PY) -m pytest -q
+test: $(STAMP) ## run the test suite (ARGS='-k …' selects tests)
+	$(PY) -m pytest -q $(ARGS)
 
-q1: $(STAMP) ## rerun Q1 (attention) and refresh the report
-	$(PY) -m experiments.q1_attention --profile $(PROF)
-	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+test-fast: $(STAMP) ## the tests not marked slow: no experiment runs, no end-to-end render
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
-q2: $(STAMP) ## rerun Q2 (CNN on OCTMNIST) and refresh the report
-	$(PY) -m experiments.q2_cnn --profile $(PROF)
-	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+q1: $(STAMP) ## rerun Q1 (attention) and render; other experiments are not rerun
+	$(BUILD) --rerun q1 --run none
 
-q3: $(STAMP) ## rerun Q3 (speech recognition) and refresh the report
-	$(PY) -m experiments.q3_asr --profile $(PROF)
-	$(PY) -m pipeline build --profile $(PROF) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+q2: $(STAMP) ## rerun Q2 (CNN on OCTMNIST) and render; other experiments are not rerun
+	$(BUILD) --rerun q2 --run none
+
+q3: $(STAMP) ## rerun Q3 (speech recognition) and render; other experiments are not rerun
+	$(BUILD) --rerun q3 --run none
 
 verify: $(STAMP) ## rerun from scratch (EXP=q2 for one) and judge every printed number against its noise
 	$(PY) -m pipeline verify --profile $(PROF) $(if $(EXP),--exp $(EXP)) $(if $(JOBS),--jobs $(JOBS))

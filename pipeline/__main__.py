@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline build|run --profile P``."""
+"""Command line: ``python -m pipeline build|status|run --profile P``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hw2.errors import Hw2Error
-from pipeline.profiles import PROFILES, profile_arg
+from pipeline.profiles import DATA_MODES, PROFILES, profile_arg
 from pipeline.stages import names as experiment_names
 
 
@@ -17,13 +17,14 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Build the homework report from experiment results.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="run missing experiments, fill the templates, render HTML and PDF")
+    b = sub.add_parser("build", help="run stale or missing experiments, fill the templates, render HTML and PDF")
     b.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE",
                    help=f"results profile: {', '.join(PROFILES)}, optionally with -seeds<N> "
                         "(repeated over N seeds, e.g. default-seeds3) (default: %(default)s)")
     b.add_argument("--run", choices=("stale", "missing", "none"), default="stale",
-                   help="stale: rerun experiments whose results are missing or out of date (default); "
-                        "missing: only absent ones; none: never run, fail if absent")
+                   help="stale: run experiments whose results are missing or out of date, with the --set "
+                        "overrides they were made with (default); missing: only absent ones; none: never run, "
+                        "fail if absent. Stale results left as they are are rendered with a note")
     b.add_argument("--formats", default="html,pdf", help="comma-separated: html, pdf (default: %(default)s)")
     b.add_argument("--renderer", choices=("auto", "quarto", "pandoc"), default="auto",
                    help="auto: Quarto if on PATH (or $QUARTO), else pandoc + Typst")
@@ -33,13 +34,29 @@ def main(argv: list[str] | None = None) -> int:
                    default=os.environ.get("EXECUTOR", "local") or "local",
                    help="local processes, Slurm jobs through submitit, or submitit's local executor "
                         "(default: $EXECUTOR or local)")
+    b.add_argument("--rerun", action="append", default=[], metavar="EXPERIMENT",
+                   help="rerun this experiment (q1, q2, q3 or its module name) whatever its state, with the "
+                        "profile's settings; repeatable. `make q2` is `--rerun q2 --run none`: the others are "
+                        "rendered as they are, stale ones with a note, and listed with the command that reruns them")
+    b.add_argument("--data", choices=DATA_MODES, default="profile",
+                   help="profile: the data each profile names (default); real: run the experiments that have a "
+                        "real data set on it (--set data=...), e.g. `make report DATA=real`")
     b.add_argument("--out-dir", type=Path, default=None, help="where report*.qmd/html/pdf go (default: report/)")
     b.add_argument("--results-dir", type=Path, default=None, help="results root (default: $HW2_RESULTS_DIR or results/)")
     b.add_argument("--changes-since", default=None, metavar="REV",
                    help="add an appendix listing the printed numbers that changed since git revision REV")
 
-    st = sub.add_parser("status", help="say per experiment whether its results are fresh, stale (and why) or missing")
+    st = sub.add_parser(
+        "status", help="say per experiment whether its results are fresh, stale (and why) or missing; "
+                       "exit 1 when any is stale or missing",
+        description="Say per experiment whether its results are fresh, stale (and why) or missing, which "
+                    "--set overrides they were made with, and the command that brings them up to date, "
+                    "with its expected time (the last run's wall time).",
+        epilog="exit status: 0 when every experiment's results are fresh, 1 when any is stale or missing, "
+               "2 on an error")
     st.add_argument("--profile", type=profile_arg, default="default", metavar="PROFILE")
+    st.add_argument("--data", choices=DATA_MODES, default="profile",
+                    help="real: judge the experiments that have a real data set against it (DATA=real)")
     st.add_argument("--results-dir", type=Path, default=None)
 
     r = sub.add_parser("run", help="run one experiment (always), then nothing else")
@@ -63,15 +80,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise Hw2Error(f"--formats: unknown format {bad[0]!r} (use html, pdf)")
             build(args.profile, args.run, formats, args.out_dir,
                   args.results_dir.resolve() if args.results_dir else None, args.renderer,
-                  jobs=args.jobs, executor=args.executor, changes_since=args.changes_since)
+                  jobs=args.jobs, executor=args.executor, rerun=tuple(args.rerun), data=args.data,
+                  changes_since=args.changes_since)
         elif args.command == "status":
-            from pipeline.report.build import status
+            from pipeline.status import print_status
 
-            root = args.results_dir.resolve() if args.results_dir else None
-            for section, state in status(args.profile, root):
-                print(f"{section.name:<14} {state.state}")
-                for reason in state.reasons:
-                    print(f"{'':<14}   {reason}")
+            return print_status(args.profile, args.results_dir.resolve() if args.results_dir else None, args.data)
         elif args.command == "run":
             from pipeline.executors import run_many
 

@@ -22,34 +22,37 @@ import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from hw2.errors import Hw2Error
-from pipeline.results import REPO_ROOT, experiment_dir, results_root
+from pipeline.profiles import set_args, set_flags
+from pipeline.results import REPO_ROOT, last_wall_time, results_root
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
 
-def experiment_command(name: str, profile: str, root: Path | None) -> list[str]:
-    """The command line that runs one experiment."""
-    cmd = [sys.executable, "-m", f"experiments.{name}", "--profile", profile]
+def experiment_command(name: str, profile: str, root: Path | None, overrides: dict[str, Any] | None = None) -> list[str]:
+    """The command line that runs one experiment (with ``--set`` for each override)."""
+    cmd = [sys.executable, "-m", f"experiments.{name}", "--profile", profile, *set_args(overrides or {})]
     if root is not None:
         cmd += ["--results-dir", str(root)]
     return cmd
 
 
 def run_one(name: str, profile: str, root: str | None, threads: int | None = None, quiet: bool = False,
-            threads_file: Path | None = None) -> str:
+            threads_file: Path | None = None, overrides: dict[str, Any] | None = None) -> str:
     """Run one experiment in a child process; raise Hw2Error when it fails. Returns its name.
 
     ``threads`` sets its torch thread count; ``threads_file`` names the file whose number it
-    follows while it trains (see ``pipeline.device.ThreadShare``).
+    follows while it trains (see ``pipeline.device.ThreadShare``); ``overrides`` are passed
+    as ``--set KEY=VALUE``.
     """
     env = dict(os.environ)
     if threads:
         env["HW2_THREADS"] = str(threads)
     if threads_file is not None:
         env["HW2_THREADS_FILE"] = str(threads_file)
-    proc = subprocess.run(experiment_command(name, profile, Path(root) if root else None), cwd=REPO_ROOT,
+    proc = subprocess.run(experiment_command(name, profile, Path(root) if root else None, overrides), cwd=REPO_ROOT,
                           env=env, capture_output=quiet, text=True)
     if proc.returncode != 0:
         detail = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
@@ -58,14 +61,19 @@ def run_one(name: str, profile: str, root: str | None, threads: int | None = Non
     return name
 
 
-def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, executor: str = "local") -> None:
-    """Run the named experiments with the chosen executor; raise on the first failure."""
+def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, executor: str = "local",
+             overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    """Run the named experiments with the chosen executor; raise on the first failure.
+
+    ``overrides`` maps an experiment to the ``--set`` overrides it runs with (none by default).
+    """
     if not names:
         return
     if executor not in EXECUTORS:
         raise Hw2Error(f"EXECUTOR={executor!r}: use one of {', '.join(EXECUTORS)}")
+    sets = {name: dict((overrides or {}).get(name) or {}) for name in names}
     if executor != "local":
-        _run_submitit(names, profile, root, executor)
+        _run_submitit(names, profile, root, executor, sets)
         return
     from pipeline.stages import stage
 
@@ -85,15 +93,17 @@ def run_many(names: list[str], profile: str, root: Path | None, jobs: int = 1, e
             def one(name: str) -> str:
                 with share.running():
                     return run_one(name, profile, str(root) if root else None, threads, True,
-                                   threads_file=share.path)
+                                   threads_file=share.path, overrides=sets[name])
 
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 futures = [pool.submit(one, name) for name in shared]
                 for future in futures:
                     print(f"{future.result()}: done", flush=True)
     for name in alone:
-        print(f"running {name} ({profile}){' alone: it measures wall-clock time' if shared else ''} ...", flush=True)
-        run_one(name, profile, str(root) if root else None)
+        flags = f" {set_flags(sets[name])}" if sets[name] else ""
+        print(f"running {name} ({profile}{flags}){' alone: it measures wall-clock time' if shared else ''} ...",
+              flush=True)
+        run_one(name, profile, str(root) if root else None, overrides=sets[name])
 
 
 class ThreadShareFile:
@@ -127,18 +137,12 @@ def expected_seconds(name: str, profile: str, root: Path | None) -> float:
     Looks under ``profile``, then the default profile, in ``root`` and then in the
     project's results/ (whose default results are committed).
     """
-    import json
-
-    for prof, where in ((profile, root), ("default", root), ("default", None)):
-        path = experiment_dir(prof, name, where) / "results.json"
-        try:
-            return float(json.loads(path.read_text(encoding="utf-8"))["meta"]["wall_time_s"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0.0
+    found = last_wall_time(profile, name, root)
+    return found[0] if found else 0.0
 
 
-def _run_submitit(names: list[str], profile: str, root: Path | None, executor: str) -> None:
+def _run_submitit(names: list[str], profile: str, root: Path | None, executor: str,
+                  sets: dict[str, dict[str, Any]]) -> None:
     try:
         import submitit
     except ImportError:
@@ -154,7 +158,7 @@ def _run_submitit(names: list[str], profile: str, root: Path | None, executor: s
         params["cpus_per_task"] = int(os.environ.get("SLURM_CPUS", "8"))
     ex.update_parameters(**params)
     root_arg = str(root) if root else None
-    submitted = [(name, ex.submit(run_one, name, profile, root_arg, None, True)) for name in names]
+    submitted = [(name, ex.submit(run_one, name, profile, root_arg, None, True, None, sets[name])) for name in names]
     print(f"submitted {len(submitted)} {cluster} job(s): "
           + ", ".join(f"{name}={job.job_id}" for name, job in submitted), flush=True)
     for name, job in submitted:

@@ -105,8 +105,22 @@ class Freshness:
         return self.state in ("stale", "missing")
 
 
-def check(recorded: dict[str, Any] | None, config: dict[str, Any], data: dict[str, Any]) -> Freshness:
-    """Compare a recorded fingerprint with the current state; list every difference."""
+def settings_changes(recorded: dict[str, Any] | None, config: dict[str, Any], limit: int = 4) -> str:
+    """Return the settings whose value differs, as ``key old -> new`` (all, up to ``limit``)."""
+    if not isinstance(recorded, dict):
+        return ""
+    keys = [k for k in sorted(set(config) | set(recorded)) if config.get(k) != recorded.get(k)]
+    shown = [f"{k} {json.dumps(recorded.get(k))} -> {json.dumps(config.get(k))}" for k in keys[:limit]]
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(shown) + more
+
+
+def check(recorded: dict[str, Any] | None, config: dict[str, Any], data: dict[str, Any],
+          recorded_config: dict[str, Any] | None = None) -> Freshness:
+    """Compare a recorded fingerprint with the current state; list every difference.
+
+    ``recorded_config`` (the settings the results file lists) lets a changed setting be named.
+    """
     if not recorded or "code" not in recorded:
         return Freshness("stale", ["results have no fingerprint (made by an older version)"])
     reasons = []
@@ -117,7 +131,8 @@ def check(recorded: dict[str, Any] | None, config: dict[str, Any], data: dict[st
         elif source_digest(path) != digest:
             reasons.append(f"{rel} changed")
     if json_sha256(config) != recorded.get("config"):
-        reasons.append("settings changed (pipeline/profiles.py or --set)")
+        named = settings_changes(recorded_config, config)
+        reasons.append(f"settings changed: {named}" if named else "settings changed (pipeline/profiles.py or --set)")
     if data != recorded.get("data"):
         keys = sorted(set(data) | set(recorded.get("data") or {}))
         changed = [k for k in keys if data.get(k) != (recorded.get("data") or {}).get(k)]

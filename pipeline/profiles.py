@@ -36,6 +36,7 @@ from typing import Any
 from hw2.errors import Hw2Error
 
 PROFILES = ("quick", "default", "homework")
+DATA_MODES = ("profile", "real")  # DATA=real: run the experiments that have a real data set on it
 _SEEDS_SUFFIX = re.compile(r"^(?P<base>[a-z]+)-seeds(?P<n>[0-9]+)$")
 
 
@@ -208,7 +209,7 @@ def differences(experiment: str, profile: str, settings: Any, overrides: dict[st
         value, base = getattr(settings, field.name), getattr(handout, field.name)
         if value == base:
             continue
-        why = ("set on the command line with --set" if field.name in overrides
+        why = ("set on the command line with `--set`" if field.name in overrides
                else reasons[field.name].why if field.name in reasons else "")
         rows.append({"key": field.name, "value": value, "handout": base, "why": why})
     return rows
@@ -259,3 +260,23 @@ def parse_override(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key.strip(), value
+
+
+def override_text(key: str, value: Any) -> str:
+    """Return ``KEY=VALUE`` as ``--set`` takes it (the inverse of ``parse_override``): JSON, bare for plain words."""
+    text = json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str) and parse_override(f"{key}={value}") == (key, value):
+        text = value
+    return f"{key}={text}"
+
+
+def set_args(overrides: dict[str, Any]) -> list[str]:
+    """Return the command-line arguments (``--set KEY=VALUE`` ...) that apply ``overrides``."""
+    return [arg for key, value in overrides.items() for arg in ("--set", override_text(key, value))]
+
+
+def set_flags(overrides: dict[str, Any]) -> str:
+    """Return ``overrides`` as a shell-ready string of ``--set`` flags ('' when there are none)."""
+    import shlex
+
+    return " ".join(shlex.quote(arg) if arg != "--set" else arg for arg in set_args(overrides))

@@ -71,6 +71,26 @@ def read_results(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: expected a JSON object at the top level")
     return data
 
+def last_wall_time(profile: str, experiment: str, root: Path | None = None) -> tuple[float, str] | None:
+    """Return (seconds, whose) for the wall time the experiment's last results recorded, or None.
+
+    Looks under ``profile``, then the default profile, in ``root`` and then in the project's
+    results/ (whose default results are committed); ``whose`` says which one was found.
+    """
+    seen = set()
+    for prof, where in ((profile, root), ("default", root), ("default", None)):
+        path = experiment_dir(prof, experiment, where) / "results.json"
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            seconds = float(json.loads(path.read_text(encoding="utf-8"))["meta"]["wall_time_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return seconds, ("its last run" if prof == profile else f"the last {prof}-profile run")
+    return None
+
+
 def staging_dir(final: Path) -> Path:
     """Create and return an empty staging folder beside ``final`` (same filesystem)."""
     for attempt in range(3):

@@ -328,15 +328,14 @@ def write_record(path: Path, profile: str, names: list[str], checks: list[Number
 
 def committed_freshness(profile: str, root: Path, names: list[str]) -> dict[str, bool]:
     """Say per experiment whether the committed results match the current code; print a note when not."""
-    from pipeline.report.build import discover_sections, freshness
+    from pipeline.status import statuses
 
     fresh = {}
-    for section in discover_sections(profile, root):
-        if section.name in names:
-            state = freshness(section, profile)
-            fresh[section.name] = state.state == "fresh"
-            if not fresh[section.name]:
-                print(f"note: the committed {section.name} results are {state.state} "
+    for state in statuses(profile, root):
+        if state.name in names:
+            fresh[state.name] = state.state == "fresh"
+            if not fresh[state.name]:
+                print(f"note: the committed {state.name} results are {state.state} "
                       f"({'; '.join(state.reasons[:2])}): the rerun uses the current code, so a difference "
                       "may come from that change rather than from the machine", flush=True)
     return fresh

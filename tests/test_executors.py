@@ -12,6 +12,7 @@ from hw2.errors import Hw2Error
 from pipeline.executors import run_many
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_the_same_code_path(results_root):
     pytest.importorskip("submitit")
     run_many(["q1_attention"], "quick", results_root, executor="submitit-local")
@@ -19,6 +20,7 @@ def test_submitit_local_executor_runs_the_same_code_path(results_root):
     assert data["meta"]["profile"] == "quick" and data["dimensions"]
 
 
+@pytest.mark.slow
 def test_parallel_local_processes(results_root):
     """JOBS=2: Q2 and Q3 in two processes sharing the cores, then Q1 (it times itself) alone on all of them."""
     run_many(["q1_attention", "q2_cnn", "q3_asr"], "quick", results_root, jobs=2)
@@ -38,7 +40,7 @@ def test_longest_first_and_timing_experiments_alone(results_root, monkeypatch):
         (results_root / "default" / name / "results.json").write_text(json.dumps({"meta": {"wall_time_s": wall}}))
     calls = []
     monkeypatch.setattr(executors, "run_one", lambda name, profile, root, threads=None, quiet=False,
-                        threads_file=None: calls.append((name, threads)) or name)
+                        threads_file=None, overrides=None: calls.append((name, threads)) or name)
 
     class InOrder:  # runs each submitted job at once, so that the calls list the submission order
         def __init__(self, max_workers):

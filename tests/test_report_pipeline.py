@@ -105,6 +105,7 @@ def test_help(module):
     assert proc.returncode == 0 and "usage" in proc.stdout
 
 
+@pytest.mark.slow
 def test_failed_run_keeps_previous_results(results_root):
     ok = run("-m", "experiments.q1_attention", "--profile", "quick", "--no-progress")
     assert ok.returncode == 0, ok.stderr

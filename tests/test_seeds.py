@@ -65,6 +65,7 @@ def test_combining_seeds_averages_finished_runs_and_counts_diverged_ones():
     assert all_diverged.diverged and all_diverged.diverged_epoch == 2 and all_diverged.test_acc is None
 
 
+@pytest.mark.slow  # builds the quick-seeds2 report: runs every experiment twice
 def test_seeds_profile_reports_mean_and_sd(tmp_path):
     """quick-seeds2: Q2 and Q3 train twice, and the report's tables print mean ± sd from results.json."""
     results, out = tmp_path / "results", tmp_path / "report"

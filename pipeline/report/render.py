@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -14,6 +13,9 @@ from pipeline.errors import RenderError
 from pipeline.report.crossref import resolve
 
 REPORT_ASSETS = Path(__file__).resolve().parents[2] / "report"
+# Typst symbol names and numbers in math, for Quarto (report/_quarto.yml lists it) and pandoc alike
+TYPST_FILTER = REPORT_ASSETS / "typst-symbols.lua"
+CALLOUT_FILTER = REPORT_ASSETS / "typst-callouts.lua"  # callouts in the fallback's PDF (Quarto draws its own)
 
 
 @dataclass
@@ -108,34 +110,13 @@ def render_html_pandoc(qmd: Path, out: Path) -> Path:
     args = ["--from", "markdown", "--to", "html5", "--standalone", "--embed-resources",
             "--mathml", "--toc", "--toc-depth=2", "--number-sections", "--section-divs",
             "--css", str(css), "--resource-path", str(qmd.parent),
-            "--metadata", "lang=en", "--output", str(tmp)]
+            "--metadata", "lang=en", "--lua-filter", str(TYPST_FILTER), "--output", str(tmp)]
     try:
         _pandoc(args, text, qmd.parent)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
-
-
-# pandoc's math converter still writes symbol names that newer Typst renamed.
-_TYPST_RENAMES = [
-    (re.compile(r"\b(plus|minus|times|dot|div)\.circle\b"), r"\1.o"),
-    (re.compile(r"(?<![\w.])sect(?=[\s.$)])"), "inter"),  # \cap
-]
-
-
-def _in_math(source: str, fix) -> str:
-    """Apply ``fix`` to the $...$ math segments of Typst markup only."""
-    return re.sub(r"\$[^$]*\$", lambda m: fix(m.group(0)), source)
-
-
-def _typst_compat(source: str) -> str:
-    def fix(math: str) -> str:
-        for pattern, replacement in _TYPST_RENAMES:
-            math = pattern.sub(replacement, math)
-        return math
-
-    return _in_math(source, fix)
 
 
 def render_pdf_typst(qmd: Path, out: Path) -> Path:
@@ -149,9 +130,8 @@ def render_pdf_typst(qmd: Path, out: Path) -> Path:
             "--include-in-header", str(header), "--variable", "section-numbering=1.1.",
             "--variable", "papersize=a4", "--variable", "fontsize=10.5pt",
             "--variable", "margin.x=2.2cm", "--variable", "margin.y=2.4cm",
-            "--output", str(typ)]
+            "--lua-filter", str(TYPST_FILTER), "--lua-filter", str(CALLOUT_FILTER), "--output", str(typ)]
     _pandoc(args, text, qmd.parent)
-    typ.write_text(_typst_compat(typ.read_text(encoding="utf-8")), encoding="utf-8")
     tmp = _atomic_target(out)
     try:
         typst.compile(str(typ), output=str(tmp), root=str(qmd.parent))
