@@ -33,6 +33,8 @@ SKIPPED = [
     (r"^make status DATA=real", "without the real data sets it reports Q2 and Q3 stale and fails, as it should "
                                 "(tests/test_status.py checks that)"),
     (r"DATA=real|--set data=(?:ljspeech|real)", "needs the real data sets (and hours on a CPU)"),
+    (r"^make preview", "serves the report until Ctrl-C (tests/test_preview.py drives it in a browser)"),
+    (r"^QUARTO=", "needs the Quarto build named there (tests/test_quarto.py renders with Quarto when it is present)"),
     (r"SEEDS=[2-9]", "repeats training over several seeds: minutes even on the quick profile "
                      "(tests/test_seeds.py builds quick-seeds2)"),
 ]
