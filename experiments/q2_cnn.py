@@ -195,27 +195,32 @@ def add_shift_accuracies(runs: list[RunResult], splits: TensorSplits, cfg: Setti
                                                     cfg.shift_pixels)
 
 
+def receptive_field_record(model: CNN, layer: str, images: torch.Tensor) -> dict[str, Any]:
+    """Return the window a central unit of ``layer`` reads, computed from the layers and seen by gradients."""
+    names = [w.name for w in model.windows()]
+    size = probes.layer_sizes(model.windows())[names.index(layer) + 1]  # side of the layer's output
+    unit = (size - 1) // 2  # a central unit, away from the padding
+    span = probes.receptive_field(model, layer, unit)
+    return {"layer": layer, "unit": unit, "map_size": size, "span": list(span), "size": span[1] - span[0] + 1,
+            "jump": probes.jump(model, layer),
+            "gradient_span": probes.receptive_field_by_gradient(model, layer, unit, images)}
+
+
 def probe_variant(model: CNN, images: torch.Tensor) -> dict[str, Any]:
-    """Return which pixels reach ``model``'s output and how far its conv2 units see, by geometry and by gradient."""
-    by_geometry = probes.reach_by_geometry(model)
-    gradient = probes.reach_by_gradient(model, images)
-    fields = {}
-    for layer, what in (("conv2", "conv2"), ("pool2" if not model.no_maxpool else "conv2", "fc1_input")):
-        size = probes.layer_sizes(model.windows())[[w.name for w in model.windows()].index(layer) + 1]
-        unit = (size - 1) // 2  # a central unit, away from the padding
-        span = probes.receptive_field(model, layer, unit)
-        fields[what] = {"layer": layer, "unit": unit, "map_size": size, "span": list(span),
-                        "size": span[1] - span[0] + 1, "jump": probes.jump(model, layer),
-                        "gradient_span": probes.receptive_field_by_gradient(model, layer, unit, images)}
-    rows, moved = by_geometry.any(axis=1), gradient > 0
+    """Return which pixels can reach ``model``'s output and which did on ``images``, and how far its units see."""
+    can = probes.reach_by_geometry(model)  # (28, 28) bool
+    gradient = probes.reach_by_gradient(model, images)  # (28, 28) summed |d logit / d pixel|
+    did = gradient > 0
+    fc1_reads = model.windows()[-1].name  # pool2, or conv2 without pooling
     return {
-        "pixels": int(by_geometry.size),
-        "reached_by_geometry": int(by_geometry.sum()),  # pixels that can reach the output
-        "reached_by_gradient": int(moved.sum()),  # pixels that did, on the probe images
-        "gradient_outside_geometry": int((moved & ~by_geometry).sum()),  # must be 0
-        "silent_pixels": np.argwhere(by_geometry & ~moved).tolist(),  # [row, column]: could reach, never did
-        "unreached_rows": np.flatnonzero(~rows).tolist(),  # columns alike: the layers are square
-        "receptive_field": fields,
+        "pixels": int(can.size),
+        "reached_by_geometry": int(can.sum()),  # pixels that can reach the output
+        "reached_by_gradient": int(did.sum()),  # pixels that did, on the probe images
+        "gradient_outside_geometry": int((did & ~can).sum()),  # must be 0
+        "silent_pixels": np.argwhere(can & ~did).tolist(),  # [row, column]: could reach, never did
+        "unreached_rows": np.flatnonzero(~can.any(axis=1)).tolist(),  # columns alike: the layers are square
+        "receptive_field": {"conv2": receptive_field_record(model, "conv2", images),
+                            "fc1_input": receptive_field_record(model, fc1_reads, images)},
         "gradient_map": gradient,  # for the figure only (not written to results)
     }
 
@@ -357,7 +362,7 @@ def figure_shifts(ctx: RunContext, pair: dict[str, dict[str, Any]], n_test: int)
            title=f"Accuracy on shifted test images ({n_test:,} images; dots: single directions)")
     ax.set_xticks(pixels)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return ctx.save_figure(fig, "shift_accuracy.png")
 

@@ -141,7 +141,7 @@ def test_a_run_that_always_answers_one_class_never_left_the_plateau():
                           plain=[(0.1, 0.82, 0.83), (0.01, 0.84, 0.83), stuck])).plateau
     assert pl.any
     assert [p.label for p in pl.never_left.items] == ["without max-pooling at learning rate 0.001"]
-    assert pl.never_left.items[0].predicted_class == "normal"
+    assert pl.never_left.items[0].predicted_class == "normal" and pl.never_left.items[0].predicted_majority
     assert [p.lr for p in pl.ended_near.items] == [0.001] and pl.ended_near.items[0].vs_majority.tied
 
 
@@ -248,12 +248,26 @@ def test_shift_tolerance_direction(drops, expect):
     assert [name for name, on in flags.items() if on] == [expect]
 
 
+def test_shift_table_and_the_worst_direction():
+    pooled_shifts = shifts(0.9, 0.01, 0.02)
+    pooled_shifts[-1]["acc"] = 0.80  # right 2: a loss of 0.10 on 529 images, beyond the noise
+    pooled = [run(0.1, "maxpool", 0.9, 0.9, shift=pooled_shifts), (0.01, 0.8, 0.8)]
+    plain = [run(0.1, "no_maxpool", 0.85, 0.85, shift=shifts(0.85, 0.0, 0.01)), (0.01, 0.8, 0.8)]
+    sh = findings(results(pooled=pooled, plain=plain)).shifts
+    assert [e.label for e in sh.table][:2] == ["unshifted", "up 1"] and sh.table[-1].label == "right 2"
+    assert sh.table[-1].pooled == 0.80 and not sh.has_sd
+    worst_pooled, worst_plain = sh.worst
+    assert worst_pooled.shift == "right 2" and worst_pooled.loss.a_ahead  # accuracy fell beyond the noise
+    assert worst_plain.loss.tied
+
+
 def test_agreement_crossings():
     diffs = [1e-7] * 10 + [5e-6] * 5 + [2e-3] * 5 + [0.5]
     ag = findings(results(diffs=diffs)).agreement
     assert ag.measured and ag.steps == 21 and not ag.stays_within_first and ag.drifts_apart
     assert ag.steps_within_first == 10
     assert [(c.exponent, c.step) for c in ag.crossed.items] == [(-6, 11), (-3, 16), (-1, 21)]
+    assert [c.exponent for c in ag.crossed_later.items] == [-3, -1] and ag.not_crossed.empty
     ag = findings(results(diffs=[1e-7, 3e-7])).agreement
     assert ag.stays_within_first and not ag.drifts_apart and ag.largest == 3e-7 and ag.crossed.empty
 
@@ -314,6 +328,7 @@ def test_the_section_renders_in_every_case(variant):
     if variant == "seeds":
         assert "spread between the 2 seeds" in text
     if variant == "plateau":
-        assert "One run never left the plateau" in text and "without max-pooling at learning rate 0.001" in text
+        assert "The run without max-pooling at learning rate 0.001 never left the plateau" in text
+        assert "validation accuracy, 0.472, is the share of that class" in text
     if variant == "tied":
         assert "Neither network is ahead on either set" in text

@@ -130,6 +130,7 @@ class SweepRow:
 
     variant: str
     label: str
+    pooled: bool
     lr: float
     val_acc: float | None
     test_acc: float | None
@@ -153,7 +154,7 @@ def sweep_rows(r: Any) -> tuple[SweepRow, ...]:
         best = best_run(block["runs"])
         for run in block["runs"]:
             rows.append(SweepRow(
-                variant=variant, label=VARIANT_LABELS[variant], lr=run["lr"], val_acc=run["final_val_acc"],
+                variant=variant, label=VARIANT_LABELS[variant], pooled=variant == "maxpool", lr=run["lr"], val_acc=run["final_val_acc"],
                 test_acc=run["test_acc"], loss=run["final_train_loss"], val_sd=_sd(run, "final_val_acc"),
                 test_sd=_sd(run, "test_acc"), loss_sd=_sd(run, "final_train_loss"),
                 has_sd=_sd(run, "test_acc") is not None, diverged=bool(run["diverged"]),
@@ -225,6 +226,7 @@ class PlateauRun:
     lr: float
     final_val_acc: float
     predicted_class: str | None  # the one class it answered (the same at every epoch and seed), if it never left
+    predicted_majority: bool  # that class is the most frequent one, so its accuracy is that class's share
     vs_majority: Comparison  # final validation accuracy against always answering the majority class
     sep: str = ""  # what follows it in a list: ", ", " and " or ""
 
@@ -275,7 +277,8 @@ def plateau(r: Any) -> Plateau:
             vs = compare_accuracies(run["final_val_acc"], majority, n_val)
             single = stuck[0] if len(set(stuck)) == 1 and stuck[0] is not None else None
             entry = PlateauRun(f"{VARIANT_LABELS[variant]} at learning rate {run['lr']:g}", run["lr"],
-                               run["final_val_acc"], names[single] if single is not None else None, vs)
+                               run["final_val_acc"], names[single] if single is not None else None,
+                               single is not None and single == int(r["majority_class"]), vs)
             if all(s is not None for s in stuck):
                 never.append(entry)
             elif vs.tied:
@@ -491,11 +494,34 @@ class ShiftRow:
 
 
 @dataclass(frozen=True)
+class ShiftEntry:
+    """One shifted test set: its direction and size, and both networks' accuracy on it."""
+
+    label: str  # "unshifted", "up 1", ...
+    pooled: float
+    plain: float
+    pooled_sd: float | None
+    plain_sd: float | None
+
+
+@dataclass(frozen=True)
+class WorstShift:
+    """The shifted test set on which one network lost the most accuracy."""
+
+    label: str  # the network
+    shift: str  # "right 2"
+    acc: float
+    loss: Comparison  # a: unshifted, b: this shift
+
+
+@dataclass(frozen=True)
 class Shifts:
     """How the two compared networks cope with test images moved by a few pixels."""
 
     measured: bool
-    rows: tuple[ShiftRow, ...]
+    table: tuple[ShiftEntry, ...]
+    has_sd: bool
+    rows: tuple[ShiftRow, ...]  # per shift size, means over the four directions
     pooled_unshifted: float | None
     plain_unshifted: float | None
     basis: str
@@ -503,7 +529,11 @@ class Shifts:
     pooling_less_tolerant: bool
     drops_tied: bool  # at every shift
     mixed: bool
-    largest: ShiftRow | None
+    worst: tuple[WorstShift, ...]  # per network, its worst single shift
+
+
+def _shift_label(entry: Any) -> str:
+    return "unshifted" if int(entry["pixels"]) == 0 else f"{entry['direction']} {int(entry['pixels'])}"
 
 
 def _mean_over_directions(entries: Sequence[Any], pixels: int) -> tuple[float, float | None]:
@@ -522,33 +552,44 @@ def _drop_noise(values: Sequence[tuple[float, float | None]], n: int, n_seeds: i
     return difference_se(*(binomial_se(acc, n) for acc, _ in values))
 
 
+def _worst(run: Any, label: str, compare) -> WorstShift:
+    """Return the shift on which ``run`` lost the most accuracy against its unshifted score."""
+    entries = list(run["shift_acc"])
+    worst = min(entries[1:], key=lambda e: float(e["acc"]))
+    return WorstShift(label, _shift_label(worst), worst["acc"],
+                      compare((entries[0]["acc"], entries[0].get("sd")), (worst["acc"], worst.get("sd"))))
+
+
 def shifts(r: Any) -> Shifts:
     """Return the accuracy of the two compared networks under shifts, each drop and their comparison."""
     pooled = best_run(r["variants"]["maxpool"]["runs"])
     plain = r["q2_2"]["run"]
     if pooled is None or plain is None or plain["diverged"] or not pooled["shift_acc"]:
-        return Shifts(False, (), None, None, "", False, False, False, False, None)
+        return Shifts(False, (), False, (), None, None, "", False, False, False, False, ())
     n, n_seeds = r["data"]["split_sizes"]["test"], _seeds(r)
     basis = (f"standard error over {n_seeds} seeds" if n_seeds > 1 else
              f"binomial standard error on {int(n):,} images for each accuracy (a mean over four directions "
              "is treated as one accuracy on those images)")
+
+    def compare(a: tuple, b: tuple) -> Comparison:
+        if n_seeds > 1:
+            return compare_over_seeds(a[0], b[0], a[1], b[1], n_seeds)
+        return compare_accuracies(a[0], b[0], n)
+
+    table = tuple(ShiftEntry(_shift_label(e), e["acc"], f["acc"], e.get("sd"), f.get("sd"))
+                  for e, f in zip(pooled["shift_acc"], plain["shift_acc"]))
     p0, q0 = _mean_over_directions(pooled["shift_acc"], 0), _mean_over_directions(plain["shift_acc"], 0)
     rows = []
     for pixels in sorted({int(e["pixels"]) for e in pooled["shift_acc"]} - {0}):
         ps, qs = _mean_over_directions(pooled["shift_acc"], pixels), _mean_over_directions(plain["shift_acc"], pixels)
-
-        def compare(a: tuple, b: tuple) -> Comparison:
-            if n_seeds > 1:
-                return compare_over_seeds(a[0], b[0], a[1], b[1], n_seeds)
-            return compare_accuracies(a[0], b[0], n)
-
         drops = Comparison(p0[0] - ps[0], q0[0] - qs[0], _drop_noise((p0, ps, q0, qs), n, n_seeds), basis,
                            higher_is_better=False)
-        rows.append(ShiftRow(pixels, pixels != 1, ps[0], qs[0], p0[0] - ps[0], q0[0] - qs[0], compare(p0, ps), compare(q0, qs),
-                             compare(ps, qs), drops))
+        rows.append(ShiftRow(pixels, pixels != 1, ps[0], qs[0], p0[0] - ps[0], q0[0] - qs[0], compare(p0, ps),
+                             compare(q0, qs), compare(ps, qs), drops))
     verdicts = {row.drops.verdict for row in rows}
-    return Shifts(True, tuple(rows), p0[0], q0[0], basis, verdicts == {"a"}, verdicts == {"b"},
-                  verdicts == {"tied"}, len(verdicts) > 1, rows[-1] if rows else None)
+    worst = (_worst(pooled, VARIANT_LABELS["maxpool"], compare), _worst(plain, VARIANT_LABELS["no_maxpool"], compare))
+    return Shifts(True, table, n_seeds > 1, tuple(rows), p0[0], q0[0], basis, verdicts == {"a"}, verdicts == {"b"},
+                  verdicts == {"tied"}, len(verdicts) > 1, worst)
 
 
 @dataclass(frozen=True)
@@ -570,6 +611,7 @@ class Agreement:
     lr: float | None
     steps: int
     crossed: Listing  # the levels exceeded, with the first step that exceeded each
+    crossed_later: Listing  # the same without the smallest level
     not_crossed: Listing  # the levels never exceeded
     first: Crossing | None  # the smallest level
     steps_within_first: int  # steps before the difference first exceeded the smallest level
@@ -582,7 +624,7 @@ def agreement(r: Any) -> Agreement:
     """Return where the loss difference between the fast path and the skeleton's loop first crosses each level."""
     a = r["agreement"]
     if not a or not a["abs_loss_difference"]:
-        return Agreement(False, None, 0, Listing(()), Listing(()), None, 0, False, 0.0, False)
+        return Agreement(False, None, 0, Listing(()), Listing(()), Listing(()), None, 0, False, 0.0, False)
     diffs = list(a["abs_loss_difference"])
     crossings = []
     for exponent in AGREEMENT_EXPONENTS:
@@ -590,7 +632,7 @@ def agreement(r: Any) -> Agreement:
         crossings.append(Crossing(10.0 ** exponent, exponent, step is not None, step))
     first = crossings[0]
     return Agreement(True, a["lr"], a["steps"], Listing(_separated([c for c in crossings if c.reached])),
-                     Listing(_separated([c for c in crossings if not c.reached])), first,
+                     Listing(_separated([c for c in crossings[1:] if c.reached])), Listing(_separated([c for c in crossings if not c.reached])), first,
                      first.step - 1 if first.reached else int(a["steps"]), not first.reached,
                      max(diffs, key=float), crossings[-1].reached)
 
