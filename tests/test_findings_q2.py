@@ -282,6 +282,21 @@ def test_data_facts_and_steps_per_epoch():
     assert d.majority_class == "normal"
 
 
+def test_a_derived_drop_keeps_a_trace_that_evaluates_to_it():
+    """Means over directions and drops are sums and quotients of traced values; their trace must bracket them
+    so that it evaluates to the value (the report's hover titles, checked end to end in test_e2e_report)."""
+    from pipeline.report.values import traced
+
+    f = "results/default/q2_cnn/results.json"
+    values = (0.9, 0.8, 0.7)
+    a, b, c = (traced(v, f"{f}: x[{i}]") for i, v in enumerate(values))
+    drop = a - (b + c) / 2
+    assert drop.trace == f"({f}: x[0]) − (({f}: x[1] + x[2]) / 2.0)"
+    expression = re.sub(r"x\[(\d)\]", lambda m: repr(values[int(m[1])]), drop.trace.replace(f"{f}: ", ""))
+    assert eval(expression.replace("−", "-")) == pytest.approx(float(drop))  # noqa: S307 - numbers only
+    assert (b + c).trace == f"{f}: x[1] + x[2]" and ((b + c) - a).trace == f"{f}: (x[1] + x[2]) − x[0]"
+
+
 # --------------------------------------------------------------------------- the section
 
 

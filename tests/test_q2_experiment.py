@@ -6,7 +6,6 @@ import hashlib
 import json
 
 import numpy as np
-import pytest
 
 from experiments import q2_cnn
 from pipeline.runner import main

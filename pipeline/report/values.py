@@ -64,9 +64,10 @@ def traced_result(value: float, symbol: str, operands: tuple[Any, Any]) -> Trace
     """Trace ``value = left <symbol> right``, naming a shared results file once."""
     traces = [trace_of(v) for v in operands]
     files = {t.split(": ", 1)[0] for t in traces if ": " in t}
-    if len(files) == 1 and all(": " in t for t in traces):
+    if len(files) == 1 and all(": " in t and not t.startswith("(") for t in traces):
         file = files.pop()
-        text = f"{file}: " + f" {symbol} ".join(t.split(": ", 1)[1] for t in traces)
+        parts = [t.split(": ", 1)[1] for t in traces]  # a compound part is bracketed: a − (b + c)
+        text = f"{file}: " + f" {symbol} ".join(f"({p})" if " " in p else p for p in parts)
     else:
         text = f" {symbol} ".join(f"({t})" if " " in t else t for t in traces)
     out = TracedFloat(value)
