@@ -10,7 +10,6 @@ slower than one variant after the other, two processes faster).
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 from typing import Any, Callable, Sequence
 
 import torch
@@ -79,28 +78,44 @@ def _in_forked_processes(fn: Callable[..., Any], data: TensorSplits, jobs: list[
 def _receive(proc: Any, conn: Any) -> Any:
     """Return what a training process sent back, or raise its error."""
     try:
-        status, value = pickle.loads(conn.recv_bytes())
+        status, value = conn.recv()
     except EOFError:
         proc.join()
         raise RuntimeError(f"a training process died (exit code {proc.exitcode})") from None
     if status != "ok":
         raise RuntimeError(f"a training process failed: {value}")
-    return value
+    return _weights_as_tensors(value)
 
 
 def _child(conn: Any, fn: Callable[..., Any], data: TensorSplits, job: dict) -> None:
-    """Body of a forked training process: run ``fn`` and send back ("ok", result) or ("error", message).
-
-    Plain pickle, not the pipe's own: that one passes tensors as shared-memory handles, which die with
-    this process (the trained weights travel by value).
-    """
+    """Body of a forked training process: run ``fn`` and send back ("ok", runs) or ("error", message)."""
     torch.set_num_threads(1)
     try:
-        conn.send_bytes(pickle.dumps(("ok", fn(data, **job))))
+        conn.send(("ok", _weights_as_arrays(fn(data, **job))))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+def _weights_as_arrays(runs: list[RunResult]) -> list[RunResult]:
+    """Return the runs with their trained weights as numpy arrays.
+
+    Through a pipe, torch sends tensors as shared-memory handles, which die with the
+    process that made them; numpy arrays travel by value.
+    """
+    for run in runs:
+        if run.model_state is not None:
+            run.model_state = {k: v.detach().cpu().numpy() for k, v in run.model_state.items()}
+    return runs
+
+
+def _weights_as_tensors(runs: list[RunResult]) -> list[RunResult]:
+    """Undo ``_weights_as_arrays``."""
+    for run in runs:
+        if run.model_state is not None:
+            run.model_state = {k: torch.from_numpy(v) for k, v in run.model_state.items()}
+    return runs
 
 
 # --------------------------------------------------------------------------- seeds
