@@ -254,10 +254,10 @@ def test_shift_table_and_the_worst_direction():
     pooled = [run(0.1, "maxpool", 0.9, 0.9, shift=pooled_shifts), (0.01, 0.8, 0.8)]
     plain = [run(0.1, "no_maxpool", 0.85, 0.85, shift=shifts(0.85, 0.0, 0.01)), (0.01, 0.8, 0.8)]
     sh = findings(results(pooled=pooled, plain=plain)).shifts
-    assert [e.label for e in sh.table][:2] == ["unshifted", "up 1"] and sh.table[-1].label == "right 2"
+    assert [e.label for e in sh.table][:2] == ["unshifted", "1 pixel up"] and sh.table[-1].label == "2 pixels right"
     assert sh.table[-1].pooled == 0.80 and not sh.has_sd
     worst_pooled, worst_plain = sh.worst
-    assert worst_pooled.shift == "right 2" and worst_pooled.loss.a_ahead  # accuracy fell beyond the noise
+    assert worst_pooled.shift == "2 pixels right" and worst_pooled.loss.a_ahead  # accuracy fell beyond the noise
     assert worst_plain.loss.tied
 
 

@@ -497,7 +497,7 @@ class ShiftRow:
 class ShiftEntry:
     """One shifted test set: its direction and size, and both networks' accuracy on it."""
 
-    label: str  # "unshifted", "up 1", ...
+    label: str  # "unshifted", "1 pixel up", ...
     pooled: float
     plain: float
     pooled_sd: float | None
@@ -509,7 +509,7 @@ class WorstShift:
     """The shifted test set on which one network lost the most accuracy."""
 
     label: str  # the network
-    shift: str  # "right 2"
+    shift: str  # "2 pixels right"
     acc: float
     loss: Comparison  # a: unshifted, b: this shift
 
@@ -533,7 +533,9 @@ class Shifts:
 
 
 def _shift_label(entry: Any) -> str:
-    return "unshifted" if int(entry["pixels"]) == 0 else f"{entry['direction']} {int(entry['pixels'])}"
+    """Return "unshifted", "1 pixel up", "2 pixels right" ..."""
+    pixels = int(entry["pixels"])
+    return "unshifted" if pixels == 0 else f"{pixels} pixel{'s' if pixels != 1 else ''} {entry['direction']}"
 
 
 def _mean_over_directions(entries: Sequence[Any], pixels: int) -> tuple[float, float | None]:
