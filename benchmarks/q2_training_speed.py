@@ -6,9 +6,9 @@ dropout 0.7, seed 42, the same data order) on full-size OCTMNIST-shaped data
 generated once into data/):
 
 * skeleton: a DataLoader over a per-item Dataset, one run at a time
-  (``hw2.q2.training.train_plain``), timed with torch's default thread count
+  (``hw2.q2.plain.train_plain``), timed with torch's default thread count
   and with one thread; the faster of the two is the baseline;
-* project: ``hw2.q2.training.train_sweep``, the sweep's six runs trained as two
+* project: ``hw2.q2.sweep.train_sweep``, the sweep's six runs trained as two
   grouped models, one per variant, in two forked processes (wall time, process
   start included).
 
@@ -37,7 +37,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from hw2.q2.training import TensorSplits, train_plain, train_sweep  # noqa: E402
+from hw2.q2.data import TensorSplits  # noqa: E402
+from hw2.q2.plain import train_plain  # noqa: E402
+from hw2.q2.sweep import train_sweep  # noqa: E402
 from hw2.q2.standin import ensure_standin, standin_params, standin_path  # noqa: E402
 from hw2.q2.octmnist import FULL_SPLIT_SIZES, find_octmnist, load_octmnist  # noqa: E402
 

@@ -88,6 +88,8 @@ _Q2_QUICK = {
     "standin_val": Change(300, "smoke test"),
     "epochs": Change(2, "smoke test"),
     "logreg_max_iter": Change(30, "smoke test"),
+    "probe_images": Change(128, "smoke test"),
+    "agreement_steps": Change(100, "smoke test"),
 }
 
 # --------------------------------------------------------------------------- Q3

@@ -9,15 +9,10 @@ import pytest
 import torch
 
 from hw2.q2.cnn import CNN, get_number_trainable_params, parameter_breakdown
-from hw2.q2.training import (
-    GroupedCNN,
-    SkeletonRandomStream,
-    TensorSplits,
-    to_float,
-    train_grouped,
-    train_plain,
-    train_sweep,
-)
+from hw2.q2.data import TensorSplits, to_float
+from hw2.q2.grouped import GroupedCNN, SkeletonRandomStream, agreement_with_plain, train_grouped
+from hw2.q2.plain import train_plain
+from hw2.q2.sweep import train_sweep
 
 LRS = (0.1, 0.01, 0.001)
 
@@ -89,18 +84,59 @@ def test_outputs_are_log_probabilities(no_maxpool):
 # --------------------------------------------------------------------------- the fast path
 
 
+# The grouped path sums in another order than the skeleton's loop, so each step's loss differs from the
+# loop's by float32 rounding (here at most 2.4e-7, two units in the last place near a loss of 1.4), and SGD
+# amplifies the differences over many steps: at lr 0.1 on the default data they pass 1e-3 after a few hundred
+# steps and 0.1 after about a thousand (the experiment measures this, `agreement`).  So the paths are compared over a short horizon,
+# 21 steps, where the differences stay at rounding level; the tolerance 1e-5 is 40 times the largest seen, and
+# far below what a wrong batch, dropout mask or learning rate would change (the losses then differ at 1e-2).
+SHORT_HORIZON_TOLERANCE = 1e-5
+
+
 @pytest.mark.parametrize("no_maxpool", [False, True])
-def test_fast_path_matches_the_skeleton_loop(no_maxpool):
-    """Same losses step by step (3 epochs of 7 batches: loader reseeding, dropout, a short last batch)."""
+def test_fast_path_matches_the_skeleton_loop_over_a_short_horizon(no_maxpool):
+    """Losses within rounding, step by step, over 3 epochs of 7 batches (loader reseeding, dropout, a short
+    last batch), and the same validation predictions and test accuracy."""
     data = random_splits()
     plain = [train_plain(data, lr=lr, no_maxpool=no_maxpool, epochs=3, record_steps=True) for lr in LRS]
     fast = train_grouped(data, lrs=LRS, no_maxpool=no_maxpool, epochs=3, record_steps=True)
     for p, f in zip(plain, fast):
         assert len(p.step_losses) == len(f.step_losses) == 3 * math.ceil(50 / 8)
-        np.testing.assert_allclose(f.step_losses, p.step_losses, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(f.train_loss, p.train_loss, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(f.train_loss_cumulative, p.train_loss_cumulative, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(f.step_losses, p.step_losses, rtol=0, atol=SHORT_HORIZON_TOLERANCE)
+        np.testing.assert_allclose(f.train_loss, p.train_loss, rtol=0, atol=SHORT_HORIZON_TOLERANCE)
+        np.testing.assert_allclose(f.train_loss_cumulative, p.train_loss_cumulative, rtol=0,
+                                   atol=SHORT_HORIZON_TOLERANCE)
+        np.testing.assert_allclose(f.train_loss_batch_sd, p.train_loss_batch_sd, rtol=0, atol=1e-4)
         assert f.val_acc == p.val_acc and f.test_acc == p.test_acc
+        assert f.val_pred_counts == p.val_pred_counts and all(sum(c) == 30 for c in f.val_pred_counts)
+        for key, value in p.model_state.items():  # the trained weights come back too
+            torch.testing.assert_close(f.model_state[key], value, atol=1e-4, rtol=0)
+
+
+def test_agreement_with_plain_reports_each_steps_difference():
+    data = random_splits()
+    diffs = agreement_with_plain(data, lrs=LRS, lr=0.1, no_maxpool=False, steps=10)
+    assert len(diffs) == 10 and max(diffs) < SHORT_HORIZON_TOLERANCE
+    plain = train_plain(data, lr=0.1, no_maxpool=False, epochs=2, max_steps=10, record_steps=True, evaluate=False)
+    other = train_plain(data, lr=0.05, no_maxpool=False, epochs=2, max_steps=10, record_steps=True, evaluate=False)
+    assert max(abs(a - b) for a, b in zip(plain.step_losses, other.step_losses)) > 100 * SHORT_HORIZON_TOLERANCE
+
+
+def test_grouped_model_takes_its_shapes_from_the_cnn():
+    """A CNN with other channel counts and widths still trains grouped: no layer size is restated."""
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    model = CNN(0.7, no_maxpool=True)
+    model.conv1 = nn.Conv2d(1, 4, kernel_size=3, stride=2, padding=1)
+    model.conv2 = nn.Conv2d(4, 6, kernel_size=3, stride=2, padding=0)
+    model.fc1, model.fc2 = nn.Linear(6 * 6 * 6, 32), nn.Linear(32, 120)
+    group = GroupedCNN(model, n_runs=2)
+    x = to_float(random_splits().val_x)
+    with torch.no_grad():
+        logp = group.forward(x)  # (R, B, 4)
+        torch.testing.assert_close(logp[1], model.eval()(x), atol=1e-5, rtol=1e-5)
+    assert group.hidden == 32 and group.features == 216
 
 
 def test_random_stream_replays_the_dataloader_shuffle():

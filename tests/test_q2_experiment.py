@@ -6,11 +6,10 @@ import hashlib
 import json
 
 import numpy as np
-import pytest
 
 from experiments import q2_cnn
 from pipeline.runner import main
-from hw2.q2.training import RunResult
+from hw2.q2.history import RunResult
 
 
 def fake_run(lr: float, no_maxpool: bool, val: float | None, test: float | None, diverged: bool = False) -> RunResult:
@@ -27,19 +26,17 @@ def test_learning_rate_is_chosen_on_validation_not_test():
             fake_run(0.1, True, 0.70, 0.70), fake_run(0.01, True, 0.75, 0.65), fake_run(0.001, True, 0.90, 0.50)]
     summary = q2_cnn.summarise(runs, [0.1, 0.01, 0.001])
     pooled, plain = summary["variants"]["maxpool"], summary["variants"]["no_maxpool"]
-    assert pooled["best_lr"] == 0.01 and pooled["best_lr_by_test"] == 0.1
-    assert pooled["n_diverged"] == 1 and pooled["runs"][2]["final_val_acc"] is None
+    assert pooled["best_lr"] == 0.01 and pooled["best"]["test_acc"] == 0.60
+    assert pooled["runs"][2]["diverged"] and pooled["runs"][2]["final_val_acc"] is None
     assert plain["best_lr"] == 0.001
-    # Q2.2 uses the pooled network's choice, and says that the no-pool sweep would choose otherwise
-    assert summary["q2_2"]["lr"] == 0.01 and summary["q2_2"]["own_best_lr"] == 0.001 and not summary["q2_2"]["same_lr"]
-    cmp = summary["comparison"]
-    assert cmp["val_diff"] == pytest.approx(0.85 - 0.75) and cmp["test_diff"] == pytest.approx(0.60 - 0.65)
+    # Q2.2 trains the no-pooling network with the pooled network's choice, not its own
+    assert summary["q2_2"]["lr"] == 0.01 and summary["q2_2"]["run"]["final_val_acc"] == 0.75
 
 
 def test_all_diverged_gives_no_choice():
     runs = [fake_run(lr, flag, None, None, True) for flag in (False, True) for lr in (0.1, 0.01)]
     summary = q2_cnn.summarise(runs, [0.1, 0.01])
-    assert summary["variants"]["maxpool"]["best_lr"] is None and summary["comparison"] is None
+    assert summary["variants"]["maxpool"]["best_lr"] is None and summary["q2_2"]["run"] is None
 
 
 TINY = ["--set", "standin_train=96", "--set", "standin_val=40", "--set", "epochs=1", "--set", "logreg_max_iter=5",
@@ -56,8 +53,18 @@ def test_quick_run_on_the_standin(tmp_path, monkeypatch):
     assert r["data"]["source"] == "stand-in" and r["data"]["split_sizes"]["train"] == 96
     assert r["model"]["parameters"] == {"maxpool": 224_892, "no_maxpool": 224_892}
     assert len(r["variants"]["maxpool"]["runs"]) == 3 and r["q2_2"]["lr"] == r["variants"]["maxpool"]["best_lr"]
-    for name in ("samples.png", "best_maxpool.png", "q2_2_no_maxpool.png", "all_runs.png"):
+    for name in ("samples.png", "best_maxpool.png", "q2_2_no_maxpool.png", "all_runs.png", "pixel_reach.png",
+                 "shift_accuracy.png", "agreement.png"):
         assert (out / "figures" / name).stat().st_size > 1000
+    # the measurements behind Q2.3: shifted test images, pixel reach, and the fast path against the loop
+    pooled = r["variants"]["maxpool"]["best"]
+    assert len(pooled["shift_acc"]) == 1 + 4 * len(r["training"]["shift_pixels"])
+    assert pooled["shift_acc"][0]["acc"] == pooled["test_acc"]
+    assert r["probes"]["maxpool"]["reached_by_geometry"] == 784 and r["probes"]["no_maxpool"]["reached_by_geometry"] == 676
+    assert r["probes"]["no_maxpool"]["gradient_outside_geometry"] == 0
+    assert r["probes"]["no_maxpool"]["unreached_rows"] == [26, 27] and "gradient_map" not in r["probes"]["maxpool"]
+    assert r["agreement"]["steps"] == len(r["agreement"]["abs_loss_difference"]) > 0
+    assert all(len(c) == 4 and sum(c) == 40 for c in pooled["val_pred_counts"])
     assert 0 <= r["baseline"]["val_acc"] <= 1
     assert r["fingerprint"]["data"] == q2_cnn.data_fingerprint(q2_cnn.Settings(**r["meta"]["config"]))
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from hw2.q2.training import RunResult, combine_seeds
+from hw2.q2.history import RunResult
+from hw2.q2.sweep import combine_seeds
 from hw2.errors import Hw2Error
 from pipeline.profiles import get_config, profile_name, split_profile
 from hw2.stats import combine_metrics, mean_curve, mean_sd, seed_list

@@ -18,12 +18,29 @@ so both have 224,892 trainable parameters.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 N_CLASSES = 4
 IMAGE_SIZE = 28
+POOL = 2  # max-pooling window and stride
+
+
+@dataclass(frozen=True)
+class Window:
+    """A layer that slides over the image: its name, square kernel, stride and zero padding."""
+
+    name: str
+    kernel: int
+    stride: int
+    padding: int
+
+    def output_size(self, size: int) -> int:
+        """Return the side of this layer's output for an input of side ``size``."""
+        return (size + 2 * self.padding - self.kernel) // self.stride + 1
 
 
 class CNN(nn.Module):
@@ -45,16 +62,33 @@ class CNN(nn.Module):
         x = x.reshape(x.shape[0], 1, IMAGE_SIZE, IMAGE_SIZE)  # (B, 1, 28, 28)
         x = F.relu(self.conv1(x))  # (B, 8, 28, 28), or (B, 8, 14, 14) without pooling
         if not self.no_maxpool:
-            x = F.max_pool2d(x, kernel_size=2, stride=2)  # (B, 8, 14, 14)
+            x = F.max_pool2d(x, kernel_size=POOL, stride=POOL)  # (B, 8, 14, 14)
         x = F.relu(self.conv2(x))  # (B, 16, 12, 12), or (B, 16, 6, 6) without pooling
         if not self.no_maxpool:
-            x = F.max_pool2d(x, kernel_size=2, stride=2)  # (B, 16, 6, 6)
+            x = F.max_pool2d(x, kernel_size=POOL, stride=POOL)  # (B, 16, 6, 6)
         x = x.flatten(1)  # (B, 576)
         x = F.relu(self.fc1(x))  # (B, 320)
         x = self.drop(x)
         x = F.relu(self.fc2(x))  # (B, 120)
         x = self.fc3(x)  # (B, 4)
         return F.log_softmax(x, dim=1)
+
+    def windows(self) -> list[Window]:
+        """Return the layers that slide over the image, input to fc1, as ``Window``s."""
+        out = []
+        for name in ("conv1", "conv2"):
+            conv = getattr(self, name)
+            out.append(Window(name, conv.kernel_size[0], conv.stride[0], conv.padding[0]))
+            if not self.no_maxpool:
+                out.append(Window(f"pool{name[-1]}", POOL, POOL, 0))
+        return out
+
+    def feature_map_size(self) -> int:
+        """Return the side of the last feature map, the one fc1 reads (6 in both variants)."""
+        size = IMAGE_SIZE
+        for window in self.windows():
+            size = window.output_size(size)
+        return size
 
 
 def get_number_trainable_params(model: nn.Module) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,20 +107,47 @@ def generate_standin(n_train: int, n_val: int, n_test: int, seed: int) -> dict[s
     return arrays
 
 
+@dataclass
+class _Retina:
+    """The shape of each scan's retina: class masks, lesion severity, and surfaces per column (n, W)."""
+
+    is_cnv: np.ndarray  # (n, 1) bool, and likewise for the other classes
+    is_dme: np.ndarray
+    severity: np.ndarray  # (n, 1) in [0.15, 1]: how pronounced the lesion is
+    fovea_x: np.ndarray  # (n, 1) horizontal position of the fovea in [-1, 1]
+    cnv_x: np.ndarray  # (n, 1) centre and width of the CNV dome
+    cnv_w: np.ndarray
+    ilm: np.ndarray  # (n, W) depth of the top surface
+    rpe: np.ndarray  # (n, W) depth of the RPE, lifted by lesions
+    rpe_floor: np.ndarray  # (n, W) where the RPE would lie without lesions
+
+
 def render_bscans(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw one synthetic B-scan per label; return uint8 images (n, 28, 28)."""
-    n = len(labels)
-    f32 = np.float32
+    """Draw one synthetic B-scan per label; return uint8 images (n, 28, 28).
 
+    The random draws happen in a fixed order (geometry, sub-RPE lesion, cysts, speckle),
+    so a seed gives the same images.
+    """
     def draw(low: float, high: float, shape: tuple = ()) -> np.ndarray:
-        return rng.uniform(low, high, size=(n, *shape)).astype(f32)
+        return rng.uniform(low, high, size=(len(labels), *shape)).astype(np.float32)
 
-    u = np.linspace(-1, 1, HI, dtype=f32)[None, :]  # (1, W): horizontal position
-    y = np.arange(HI, dtype=f32)[None, :, None]  # (1, H, 1): depth (row)
+    retina = _retina(labels, rng, draw)
+    image = _healthy_layers(retina)  # (n, H, W)
+    image = _sub_rpe_lesions(image, retina, rng, draw)
+    image = _cysts(image, retina, rng, draw)
+    return _acquire(image, rng, draw)
+
+
+_U = np.linspace(-1, 1, HI, dtype=np.float32)[None, :]  # (1, W): horizontal position
+_Y = np.arange(HI, dtype=np.float32)[None, :, None]  # (1, H, 1): depth (row)
+
+
+def _retina(labels: np.ndarray, rng: np.random.Generator, draw) -> _Retina:
+    """Draw each scan's retinal surfaces: a healthy geometry, then DME swelling, a CNV dome or drusen bumps."""
+    n, u = len(labels), _U
     is_cnv, is_dme, is_drusen, is_normal = (labels[:, None] == c for c in range(4))  # (n, 1) each
     severity = draw(0.15, 1.0)[:, None]  # (n, 1)
-
-    # --- geometry of the healthy retina, per scan: top surface (ILM) and RPE depth at each column (n, W)
+    # geometry of the healthy retina: top surface (ILM) and RPE depth at each column (n, W)
     top = draw(10, 30)[:, None]
     tilt, curve = draw(-10, 10)[:, None], draw(-4, 8)[:, None]
     fovea_x, fovea_w = draw(-0.45, 0.45)[:, None], draw(0.10, 0.22)[:, None]
@@ -127,28 +155,30 @@ def render_bscans(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     thickness = draw(11, 16)[:, None]
     base = top + tilt * u + curve * u**2  # (n, W)
     fovea = np.exp(-((u - fovea_x) / fovea_w) ** 2)  # (n, W)
-
     # DME: the retina swells around the fovea, the dip flattens
     swell = is_dme * severity * draw(3, 8)[:, None] * np.exp(-((u - fovea_x) / draw(0.2, 0.4)[:, None]) ** 2)
     fovea_depth = np.where(is_dme | is_cnv, fovea_depth * draw(0.0, 0.5)[:, None], fovea_depth)
     ilm = base + fovea_depth * fovea - swell
-    rpe_floor = base + thickness  # where the RPE would lie without lesions (n, W)
-
+    rpe_floor = base + thickness
     # CNV: a dome lifts the RPE; drusen: several small bumps; normal: sometimes a faint ripple
-    cnv_x = fovea_x + rng.normal(0, 0.15, size=(n, 1)).astype(f32)
+    cnv_x = fovea_x + rng.normal(0, 0.15, size=(n, 1)).astype(np.float32)
     cnv_w = draw(0.12, 0.25)[:, None]
     dome = is_cnv * severity * draw(4, 10)[:, None] * np.exp(-((u - cnv_x) / cnv_w) ** 2)
     spots_x = draw(-0.65, 0.65, (MAX_SPOTS,))[:, :, None]  # (n, S, 1)
     spot_w = draw(0.03, 0.07, (MAX_SPOTS,))[:, :, None]
     n_drusen = np.where(is_drusen, 2 + np.round(severity * 3), np.where(is_normal, rng.integers(0, 2, (n, 1)), 0))
     active = np.arange(MAX_SPOTS)[None, :, None] < n_drusen[:, :, None]  # (n, S, 1)
-    bump_h = np.where(is_drusen, severity, 0.25).astype(f32)[:, :, None] * draw(1.5, 4, (MAX_SPOTS,))[:, :, None]
+    bump_h = np.where(is_drusen, severity, 0.25).astype(np.float32)[:, :, None] * draw(1.5, 4, (MAX_SPOTS,))[:, :, None]
     bumps = (active * bump_h * np.exp(-((u[:, None, :] - spots_x) / spot_w) ** 2)).sum(axis=1)  # (n, W)
     rpe = rpe_floor - dome - bumps
     ilm = np.minimum(ilm - 0.6 * dome, rpe - 4)  # a lifted RPE pushes the retina up
+    return _Retina(is_cnv, is_dme, severity, fovea_x, cnv_x, cnv_w, ilm, rpe, rpe_floor)
 
-    # --- intensities, layer by layer (n, H, W)
-    ilm3, rpe3, floor3 = ilm[:, None, :], rpe[:, None, :], rpe_floor[:, None, :]
+
+def _healthy_layers(retina: _Retina) -> np.ndarray:
+    """Return the intensities (n, H, W) of the retinal layers, photoreceptor line, RPE and choroid."""
+    y = _Y
+    ilm3, rpe3, floor3 = retina.ilm[:, None, :], retina.rpe[:, None, :], retina.rpe_floor[:, None, :]
     t = (y - ilm3) / np.maximum(rpe3 - ilm3, 1.0)  # normalised depth inside the retina
     inside = _sigmoid((y - ilm3) / 0.7) * _sigmoid((rpe3 - y) / 0.7)
     layers = (0.22 + 0.55 * np.exp(-((t - 0.05) / 0.07) ** 2) + 0.25 * np.exp(-((t - 0.36) / 0.08) ** 2)
@@ -157,25 +187,36 @@ def render_bscans(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     image += 0.75 * np.exp(-((y - (rpe3 - 3.0)) / 0.9) ** 2)  # photoreceptor line
     image += 1.00 * np.exp(-((y - rpe3) / 1.3) ** 2)  # RPE
     image += 0.40 * _sigmoid((y - floor3 - 1.5) / 0.8) * np.exp(-np.maximum(y - floor3, 0) / 10.0)  # choroid
+    return image
 
-    # under a lifted RPE: CNV's bright mottled lesion, drusen's grey material
+
+def _sub_rpe_lesions(image: np.ndarray, retina: _Retina, rng: np.random.Generator, draw) -> np.ndarray:
+    """Fill the space under a lifted RPE (CNV: bright and mottled; drusen: grey) and add CNV's fluid pocket."""
+    n, y, u = len(image), _Y, _U
+    rpe, rpe3, floor3 = retina.rpe, retina.rpe[:, None, :], retina.rpe_floor[:, None, :]
     lifted = _sigmoid((y - rpe3 - 1.0) / 0.6) * _sigmoid((floor3 - y) / 0.6)
-    mottle = rng.uniform(0.5, 1.0, size=(n, HI, HI)).astype(f32)
-    fill = np.where(is_cnv[:, :, None], 0.8 * mottle, 0.5).astype(f32)
+    mottle = rng.uniform(0.5, 1.0, size=(n, HI, HI)).astype(np.float32)
+    fill = np.where(retina.is_cnv[:, :, None], 0.8 * mottle, 0.5).astype(np.float32)
     image = image * (1 - lifted) + fill * lifted
     # CNV: sub-retinal fluid, a dark lens above the dome
-    fluid_h = is_cnv * severity * draw(1.5, 4.5)[:, None] * np.exp(-((u - cnv_x) / (1.6 * cnv_w)) ** 2)
+    fluid_h = retina.is_cnv * retina.severity * draw(1.5, 4.5)[:, None] \
+        * np.exp(-((u - retina.cnv_x) / (1.6 * retina.cnv_w)) ** 2)
     fluid = _sigmoid((y - (rpe - 3.5 - fluid_h)[:, None, :]) / 0.6) * _sigmoid(((rpe - 2.0)[:, None, :] - y) / 0.6)
     image *= 1 - 0.9 * fluid * (fluid_h[:, None, :] > 0.3)
-    # DME: dark cysts inside the retina
-    n_cysts = np.where(is_dme, 1 + np.round(severity * 4), 0)  # (n, 1)
-    cyst_x = fovea_x + rng.normal(0, 0.25, size=(n, MAX_SPOTS)).astype(f32)  # (n, S)
+    return image
+
+
+def _cysts(image: np.ndarray, retina: _Retina, rng: np.random.Generator, draw) -> np.ndarray:
+    """Darken DME's round cysts inside the retina."""
+    n, y, u = len(image), _Y, _U
+    n_cysts = np.where(retina.is_dme, 1 + np.round(retina.severity * 4), 0)  # (n, 1)
+    cyst_x = retina.fovea_x + rng.normal(0, 0.25, size=(n, MAX_SPOTS)).astype(np.float32)  # (n, S)
     cyst_t = draw(0.3, 0.75, (MAX_SPOTS,))
     cyst_col = np.clip(np.round((cyst_x + 1) * (HI - 1) / 2), 0, HI - 1).astype(np.int64)
-    ilm_at, rpe_at = np.take_along_axis(ilm, cyst_col, 1), np.take_along_axis(rpe, cyst_col, 1)
+    ilm_at, rpe_at = np.take_along_axis(retina.ilm, cyst_col, 1), np.take_along_axis(retina.rpe, cyst_col, 1)
     cyst_y = ilm_at + cyst_t * (rpe_at - ilm_at)  # (n, S)
-    rx = severity * draw(0.05, 0.12, (MAX_SPOTS,)) + 0.02
-    ry = draw(1.5, 3.5, (MAX_SPOTS,)) * (0.5 + severity)
+    rx = retina.severity * draw(0.05, 0.12, (MAX_SPOTS,)) + 0.02
+    ry = draw(1.5, 3.5, (MAX_SPOTS,)) * (0.5 + retina.severity)
     cysts = np.zeros_like(image)
     for s in range(MAX_SPOTS):
         on = (s < n_cysts)[:, :, None]  # (n, 1, 1)
@@ -183,12 +224,15 @@ def render_bscans(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         dy = (y[:, :, 0] - cyst_y[:, s:s + 1]) / ry[:, s:s + 1]  # (n, H)
         blob = np.exp(-(dx[:, None, :] ** 2 + dy[:, :, None] ** 2) ** 2)  # (n, H, W)
         cysts = np.maximum(cysts, on * blob)
-    image *= 1 - 0.9 * cysts
+    return image * (1 - 0.9 * cysts)
 
-    # --- speckle, down-sampling, brightness and contrast
+
+def _acquire(image: np.ndarray, rng: np.random.Generator, draw) -> np.ndarray:
+    """Add speckle, average down to 28x28, vary brightness and contrast; return uint8 (n, 28, 28)."""
+    n = len(image)
     k = draw(3, 8)[:, None, None]
-    image = image * rng.gamma(k, 1.0 / k, size=(n, HI, HI)).astype(f32)
-    image = image + rng.normal(0, 0.02, size=(n, HI, HI)).astype(f32)
+    image = image * rng.gamma(k, 1.0 / k, size=(n, HI, HI)).astype(np.float32)
+    image = image + rng.normal(0, 0.02, size=(n, HI, HI)).astype(np.float32)
     image = image.reshape(n, 28, 2, 28, 2).mean(axis=(2, 4))  # (n, 28, 28)
     image = np.clip(image, 0, None) ** draw(0.8, 1.25)[:, None, None]
     image = draw(0.6, 1.1)[:, None, None] * image + draw(-0.03, 0.08)[:, None, None]

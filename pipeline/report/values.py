@@ -64,7 +64,7 @@ def traced_result(value: float, symbol: str, operands: tuple[Any, Any]) -> Trace
     """Trace ``value = left <symbol> right``, naming a shared results file once."""
     traces = [trace_of(v) for v in operands]
     files = {t.split(": ", 1)[0] for t in traces if ": " in t}
-    if len(files) == 1 and all(": " in t for t in traces):
+    if len(files) == 1 and all(": " in t and not t.startswith("(") for t in traces):
         file = files.pop()
         keys = [t.split(": ", 1)[1] for t in traces]  # a derived operand keeps its parentheses
         text = f"{file}: " + f" {symbol} ".join(f"({k})" if " " in k else k for k in keys)
