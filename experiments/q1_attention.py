@@ -64,8 +64,8 @@ class Settings:
     timing_D: list[int] = field(default_factory=lambda: [8, 16, 32, 64])  # exact vs linear timings
     timing_K: int = 3
     timing_L: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
-    timing_repeats: int = 7  # rounds per timing point; every repeat is recorded
-    timing_budget_s: float = 8.0  # a point stops adding rounds after this much time (2 rounds at least)
+    timing_repeats: int = 50  # at most this many rounds per timing point; every repeat is recorded
+    timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point (2 rounds at least)
     fraction_min_L: int = 4096  # from this L, the linear path's share of the matmul rate is measured
     breakdown_L: list[int] = field(default_factory=lambda: [1024, 16384])  # where the time goes, by step
     rate_repeats: int = 5  # samples of each machine rate, before and after the sweep
@@ -304,7 +304,7 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
                   "exact_plain_s": [cm.exact_time(L, D, rates) for L in Ls],
                   "linear_plain_s": [cm.linear_time(L, D, rates, None, cfg.timing_K) for L in Ls]},
         "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul probe" in p["times"]],
-        "roofline_points": roofline_points(cfg, D, Ls, exact, linear),
+        "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"]),
         "breakdown": [breakdown(cfg, D, p, rates) for p in points if p["linear_profile"] is not None],
     }
 
@@ -324,15 +324,16 @@ def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any]) -> dict[str
             "meets_target": linear_gflops / probe_gflops >= FRACTION_TARGET}
 
 
-def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], linear: list[float]) -> list[dict]:
-    """Achieved useful GFLOP/s and arithmetic intensity (useful FLOPs per modelled byte) of both methods."""
+def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], linear: list[float],
+                    l3_bytes: float) -> list[dict]:
+    """Achieved useful GFLOP/s and arithmetic intensity (useful FLOPs per modelled byte of main-memory traffic)."""
     points = []
     for L, te, tl in zip(Ls, exact, linear):
         fe, fl = cm.exact_useful_flops(L, D), cm.linear_flops(L, D, cfg.timing_K)
         points.append({"L": L, "method": "exact", "gflops": fe / te / 1e9,
-                       "intensity": fe / cm.traffic(cm.exact_steps(L, D))})
+                       "intensity": fe / cm.dram_traffic(cm.exact_steps(L, D), L, D, l3_bytes)})
         points.append({"L": L, "method": "linear", "gflops": fl / tl / 1e9,
-                       "intensity": fl / cm.traffic(cm.linear_steps(L, D, cfg.timing_K))})
+                       "intensity": fl / cm.dram_traffic(cm.linear_steps(L, D, cfg.timing_K), L, D, l3_bytes)})
     return points
 
 
@@ -467,30 +468,31 @@ def figure_roofline(ctx: RunContext, timing: dict[str, Any]) -> None:
     """Achieved GFLOP/s against arithmetic intensity, under the measured matmul rate and bandwidths."""
     plt = _pyplot()
     rates = timing["rates"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    points = [p for s in timing["series"] for p in s["roofline_points"]]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    long = timing["fraction_min_L"]  # the long-sequence regime the roofline is about
+    points = [p for s in timing["series"] for p in s["roofline_points"] if p["L"] >= long]
     xs = [p["intensity"] for p in points]
     grid = np.logspace(math.log10(min(xs) / 2), math.log10(max(xs) * 2), 200)
     peak = rates["matmul_gflops"]
-    for level, style in (("dram", "-"), ("l3", "--")):
-        bw = rates["bandwidth_gbs"][level]
-        ax.plot(grid, np.minimum(peak, bw * grid), "k" + style, lw=0.9,
-                label=f"roof: {peak:.0f} GFLOP/s, {level.upper()} {bw:.0f} GB/s")
+    bw = rates["bandwidth_gbs"]["dram"]
+    ax.plot(grid, np.minimum(peak, bw * grid), "k-", lw=1.0,
+            label=f"roof: matmul {peak:.0f} GFLOP/s, DRAM {bw:.0f} GB/s")
     for i, s in enumerate(timing["series"]):
-        for method, marker in (("exact", "o"), ("linear", "s")):
-            pts = [p for p in s["roofline_points"] if p["method"] == method]
-            ax.plot([p["intensity"] for p in pts], [p["gflops"] for p in pts], marker + "-", color=f"C{i}",
-                    ms=3.5, lw=0.6, alpha=0.9, label=f"{method}, D = {s['D']}")
-            last = pts[-1]
-            ax.annotate(f"L={last['L']:,}", (last["intensity"], last["gflops"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+        for method, marker, fill in (("exact", "o", "none"), ("linear", "s", f"C{i}")):
+            pts = [p for p in s["roofline_points"] if p["method"] == method and p["L"] >= long]
+            ax.plot([p["intensity"] for p in pts], [p["gflops"] for p in pts], marker, color=f"C{i}", mfc=fill,
+                    ms=4, alpha=0.9, label=f"{method}, D = {s['D']}")
+            for p in pts:
+                ax.annotate(f"{p['L']:,}", (p["intensity"], p["gflops"]), fontsize=5.5, color="0.3",
+                            xytext=(4, -2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (useful FLOPs per modelled byte moved)")
+    ax.set_xlabel("arithmetic intensity (useful FLOPs per byte of main-memory traffic, modelled)")
     ax.set_ylabel("achieved GFLOP/s (useful FLOPs)")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=6.5, ncol=2, loc="lower right")
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     ctx.save_figure(fig, "roofline.png")
 
 

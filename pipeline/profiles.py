@@ -53,8 +53,8 @@ _Q1_DEFAULT = {
     "check_L": Change(64, "shorter sequences for the numerical checks: the same identities, less time"),
     "error_L": Change(256, "shorter sequences for the error study, to fit the laptop budget"),
     "timing_D": Change([8, 16, 32], "D = 64 adds minutes of timings and no new behaviour on two cores"),
-    "timing_repeats": Change(5, "fewer repeats per timing point"),
-    "timing_budget_s": Change(4.0, "at most about 4 s of repeats per timing point"),
+    "timing_repeats": Change(30, "at most 30 rounds per timing point (short lengths: medians of many calls)"),
+    "timing_budget_s": Change(2.0, "no new round after about 2 s at a timing point (long lengths: 2 rounds)"),
 }
 _Q1_QUICK = {
     **_Q1_DEFAULT,

@@ -109,3 +109,15 @@ def test_times_grow_with_L():
         for model in (lambda L: cm.exact_time(L, D, RATES, CALLS), lambda L: cm.linear_time(L, D, RATES, CALLS)):
             times = [model(L) for L in (64, 256, 1024, 4096, 16384)]
             assert times == sorted(times)
+
+
+def test_main_memory_traffic_counts_only_what_leaves_the_caches():
+    l3 = 32 << 20
+    D = 16
+    compulsory = lambda L: 4 * L * D * 4  # noqa: E731  Q, K, V in, Z out
+    # linear attention's slabs stay in cache: only its inputs and output cross to memory
+    assert cm.dram_traffic(cm.linear_steps(16384, D), 16384, D, l3) == compulsory(16384)
+    # exact attention at L = 4096: two 64 MiB tensors, written and read (5 L^2 s) besides the inputs
+    steps = cm.exact_steps(4096, D)
+    assert cm.dram_traffic(steps, 4096, D, l3) == compulsory(4096) + sum(st.bytes for st in steps)
+    assert cm.dram_traffic(cm.exact_steps(256, D), 256, D, l3) == compulsory(256)

@@ -158,8 +158,15 @@ def linear_steps(L: int, D: int, K: int = 3, itemsize: int = 4) -> list[Step]:
 
 
 def traffic(steps: list[Step]) -> float:
-    """Return the bytes all steps move (the roofline figure's denominator of arithmetic intensity)."""
+    """Return the bytes all steps move, wherever their data live."""
     return sum(st.bytes for st in steps)
+
+
+def dram_traffic(steps: list[Step], L: int, D: int, l3_bytes: float, itemsize: int = 4) -> float:
+    """Return the bytes that cross to main memory: Q, K, V read and Z written once, plus every step
+    whose working set does not fit in L3 (the roofline figure's denominator of arithmetic intensity)."""
+    compulsory = 4.0 * L * D * itemsize
+    return compulsory + sum(st.bytes for st in steps if st.working_set > l3_bytes)
 
 
 # models ----------------------------------------------------------------------------------
