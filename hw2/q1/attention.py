@@ -252,7 +252,9 @@ def taylor_attention_linear(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, t
     if torch.is_grad_enabled() and (Q.requires_grad or K.requires_grad or V.requires_grad):
         return taylor_attention_linear_gather(Q, K, V, terms, form)
     L, Lk, Dv = Q.shape[-2], K.shape[-2], V.shape[-1]
-    lead = tuple(torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2]))
+    lead = tuple(Q.shape[:-2])
+    if lead != K.shape[:-2] or lead != V.shape[:-2]:  # torch.broadcast_shapes costs ~20 us; skip it when possible
+        lead = tuple(torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2]))
     B = math.prod(lead)
     out = torch.empty(*lead, L, Dv, dtype=Q.dtype, device=Q.device)
     width = slab_width(L, Lk, feature_dim(D, terms, form), Q.element_size(), chunk)
