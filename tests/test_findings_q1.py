@@ -219,6 +219,10 @@ def test_fractions_name_the_D_that_miss_the_target_and_why():
     (row,) = f.missed_rows
     assert row.profiled_L == 2048 and row.products_share == pytest.approx(0.4)
     assert row.products_fraction == pytest.approx(0.25)
+    assert f.slow_products.items == (8,) and f.fast_products.empty
+    r["timing"]["series"][0]["breakdown"][0]["linear_products_gflops"] = 60.0
+    f = q1.findings(r).fractions
+    assert f.slow_products.empty and f.fast_products.items == (8,)
 
 
 def test_no_long_lengths_means_no_fraction_claim():

@@ -369,6 +369,18 @@ class Fractions:
         return tuple(row for row in self.rows if not row.meets_all)
 
     @property
+    def slow_products(self) -> Listing:
+        """D values that miss the target and whose products alone run below it too."""
+        return Listing(tuple(row.D for row in self.missed_rows if row.products_fraction is not None
+                             and float(row.products_fraction) < float(self.target)))
+
+    @property
+    def fast_products(self) -> Listing:
+        """D values that miss the target although their products alone reach it: the rest holds them back."""
+        return Listing(tuple(row.D for row in self.missed_rows if row.products_fraction is not None
+                             and float(row.products_fraction) >= float(self.target)))
+
+    @property
     def all_met(self) -> bool:
         return self.measured and self.missed.empty
 
