@@ -203,7 +203,7 @@ def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str,
     fns = {"exact": lambda: softmax_attention(Q, Kt, V),
            "linear": lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K)}
     if L >= cfg.fraction_min_L:
-        fns["matmul probe"] = measure.matmul_probe(cfg.probe_n, dtype)[0]
+        fns["matmul_probe"] = measure.matmul_probe(cfg.probe_n, dtype)[0]
     if L in cfg.breakdown_L:
         fns.update(measure.exact_step_functions(Q, Kt, V))
     with torch.no_grad():
@@ -303,7 +303,7 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
                   "linear_s": [cm.linear_time(L, D, rates, calls, cfg.timing_K) for L in Ls],
                   "exact_plain_s": [cm.exact_time(L, D, rates) for L in Ls],
                   "linear_plain_s": [cm.linear_time(L, D, rates, None, cfg.timing_K) for L in Ls]},
-        "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul probe" in p["times"]],
+        "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul_probe" in p["times"]],
         "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"]),
         "breakdown": [breakdown(cfg, D, p, rates) for p in points if p["linear_profile"] is not None],
     }
@@ -315,9 +315,9 @@ def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any]) -> dict[str
     flops = cm.linear_flops(L, D, cfg.timing_K)
     probe_flops = 2.0 * cfg.probe_n**3
     linear_rates = [flops / t / 1e9 for t in times["linear"]]
-    probe_rates = [probe_flops / t / 1e9 for t in times["matmul probe"]]
+    probe_rates = [probe_flops / t / 1e9 for t in times["matmul_probe"]]
     linear_gflops, probe_gflops = flops / measure.median(times["linear"]) / 1e9, \
-        probe_flops / measure.median(times["matmul probe"]) / 1e9
+        probe_flops / measure.median(times["matmul_probe"]) / 1e9
     return {"L": L, "useful_flops": flops, "linear_gflops": linear_gflops, "matmul_gflops": probe_gflops,
             "fraction": linear_gflops / probe_gflops,
             "fraction_repeats": [a / b for a, b in zip(linear_rates, probe_rates)],
@@ -340,13 +340,13 @@ def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], li
 def breakdown(cfg: Settings, D: int, point: dict[str, Any], rates: cm.Rates) -> dict[str, Any]:
     """Where one call's time goes: exact by its steps run in place, linear by the profiler's operator kinds."""
     t = {name: measure.median(ts) for name, ts in point["times"].items()}
-    matmul = t["scores in place"] + t["weighted sum in place"]
-    rest = max(0.0, t["exact"] - matmul - t["softmax in place"])
+    matmul = t["scores_in_place"] + t["weighted_sum_in_place"]
+    rest = max(0.0, t["exact"] - matmul - t["softmax_in_place"])
     profile = point["linear_profile"]
     product_flops = 4.0 * point["L"] * feature_dim(D, cfg.timing_K) * (D + 1)
     return {
         "L": point["L"],
-        "exact": {"total_s": t["exact"], "matmul_s": matmul, "softmax_s": t["softmax in place"],
+        "exact": {"total_s": t["exact"], "matmul_s": matmul, "softmax_s": t["softmax_in_place"],
                   "fresh_pages_and_rest_s": rest,
                   "fresh_pages_model_s": sum(st.fresh_bytes for st in cm.exact_steps(point["L"], D)
                                              if st.fresh_bytes > cm.MMAP_THRESHOLD_BYTES) / rates.fresh_pages},

@@ -38,7 +38,7 @@ def breakdown(L, exact_parts, linear_parts, products_gflops=20.0):
     return {"L": L,
             "exact": {"total_s": matmul + softmax + rest, "matmul_s": matmul, "softmax_s": softmax,
                       "fresh_pages_and_rest_s": rest, "fresh_pages_model_s": rest * 0.8},
-            "linear": {"products": products, "feature map": features, "input copies": copies, "division": division,
+            "linear": {"products": products, "feature_map": features, "input_copies": copies, "division": division,
                        "other": other, "total": products + features + copies + division + other},
             "linear_products_gflops": products_gflops}
 

@@ -48,7 +48,7 @@ def test_crossing_point_interpolates_in_log_log():
 
 def test_fraction_of_matmul_uses_the_useful_flops_and_the_probe_of_the_same_rounds():
     cfg = get_config("q1_attention", "default", cls=q1.Settings)
-    point = {"L": 4096, "times": {"linear": [0.002, 0.001, 0.003], "matmul probe": [0.02, 0.01, 0.03]}}
+    point = {"L": 4096, "times": {"linear": [0.002, 0.001, 0.003], "matmul_probe": [0.02, 0.01, 0.03]}}
     f = q1.fraction_of_matmul(cfg, 16, point)
     flops = cm.linear_flops(4096, 16)
     assert f["linear_gflops"] == pytest.approx(flops / 0.002 / 1e9)

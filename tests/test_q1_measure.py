@@ -32,14 +32,14 @@ def test_cache_sizes_are_positive_and_ordered():
 def test_call_costs_and_exact_steps_run():
     costs, info = measure.call_costs(8, repeats=3)
     assert costs.exact > 0 and costs.linear > 0 and costs.slab >= 0
-    assert set(info["samples"]) == {"exact", "linear", "two slabs", "four slabs"}
+    assert set(info["samples"]) == {"exact", "linear", "two_slabs", "four_slabs"}
     Q, K, V = (torch.randn(64, 8) for _ in range(3))
     steps = measure.exact_step_functions(Q, K, V)
-    assert set(steps) == {"scores in place", "softmax in place", "weighted sum in place"}
+    assert set(steps) == {"scores_in_place", "softmax_in_place", "weighted_sum_in_place"}
     # run in order, the in-place steps compute what softmax_attention computes
-    steps["scores in place"]()
-    steps["softmax in place"]()
-    Z = steps["weighted sum in place"]()
+    steps["scores_in_place"]()
+    steps["softmax_in_place"]()
+    Z = steps["weighted_sum_in_place"]()
     assert torch.allclose(Z, softmax_attention(Q, K, V), atol=1e-5)
 
 
@@ -47,7 +47,7 @@ def test_linear_profile_accounts_for_the_whole_call():
     Q, K, V = (torch.randn(2048, 8) for _ in range(3))
     profile = measure.linear_profile(Q, K, V, calls=2)
     parts = sum(v for k, v in profile.items() if k != "total")
-    assert profile["products"] > 0 and profile["feature map"] > 0
+    assert profile["products"] > 0 and profile["feature_map"] > 0
     assert parts >= profile["total"] * (1 - 1e-9)  # "other" holds whatever the operators do not
 
 

@@ -159,12 +159,12 @@ def call_costs(D: int, repeats: int = 200, dtype: torch.dtype = torch.float32) -
         times = interleaved_times({
             "exact": lambda: softmax_attention(q, k, v),
             "linear": lambda: taylor_attention_linear(q, k, v),
-            "two slabs": lambda: taylor_attention_linear(Q[:2 * TINY_L], K[:2 * TINY_L], V[:2 * TINY_L],
+            "two_slabs": lambda: taylor_attention_linear(Q[:2 * TINY_L], K[:2 * TINY_L], V[:2 * TINY_L],
                                                          chunk=TINY_L),
-            "four slabs": lambda: taylor_attention_linear(Q, K, V, chunk=TINY_L),
+            "four_slabs": lambda: taylor_attention_linear(Q, K, V, chunk=TINY_L),
         }, rounds=repeats, budget_s=float("inf"))
     m = {name: median(ts) for name, ts in times.items()}
-    costs = CallCosts(exact=m["exact"], linear=m["linear"], slab=max(0.0, (m["four slabs"] - m["two slabs"]) / 2))
+    costs = CallCosts(exact=m["exact"], linear=m["linear"], slab=max(0.0, (m["four_slabs"] - m["two_slabs"]) / 2))
     return costs, {"L": TINY_L, "samples": times}
 
 
@@ -180,16 +180,16 @@ def exact_step_functions(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> d
     P = torch.softmax(torch.mm(Q, K.T, out=S), -1)
     Z = torch.empty(L, V.shape[-1], dtype=Q.dtype)
     return {
-        "scores in place": lambda: torch.mm(Q, K.T, out=S),
-        "softmax in place": lambda: torch.softmax(S, -1, out=P),
-        "weighted sum in place": lambda: torch.mm(P, V, out=Z),
+        "scores_in_place": lambda: torch.mm(Q, K.T, out=S),
+        "softmax_in_place": lambda: torch.softmax(S, -1, out=P),
+        "weighted_sum_in_place": lambda: torch.mm(P, V, out=Z),
     }
 
 
 PROFILE_CATEGORIES = {
     "products": ("aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::mm", "aten::addmm"),
-    "feature map": ("aten::mul", "aten::mul_"),
-    "input copies": ("aten::copy_", "aten::fill_"),
+    "feature_map": ("aten::mul", "aten::mul_"),
+    "input_copies": ("aten::copy_", "aten::fill_"),
     "division": ("aten::div",),
 }
 

@@ -19,8 +19,8 @@ MODEL_LABELS = {"predicted": "the operation count", "roofline": "the roofline",
                 "roofline_calls": "the roofline with per-call costs"}
 EXACT_PARTS = {"matmul_s": "the two matrix products", "softmax_s": "the softmax",
                "fresh_pages_and_rest_s": "fresh pages for the two L×L tensors, and the rest"}
-LINEAR_PARTS = {"products": "the two matrix products", "feature map": "building the features",
-                "input copies": "copying the inputs", "division": "the division",
+LINEAR_PARTS = {"products": "the two matrix products", "feature_map": "building the features",
+                "input_copies": "copying the inputs", "division": "the division",
                 "other": "the rest (Python, dispatch, views, allocations)"}
 
 
@@ -41,9 +41,36 @@ def _ms(seconds: Any) -> Any:
     return seconds * 1000
 
 
-def _compare_ms(a: Any, b: Any, repeats_a: Any, repeats_b: Any) -> Comparison:
-    """compare_timings on times converted to milliseconds (so difference and noise print in ms)."""
-    return compare_timings(_ms(a), _ms(b), [float(x) * 1000 for x in repeats_a], [float(x) * 1000 for x in repeats_b])
+@dataclass(frozen=True)
+class TimeComparison:
+    """A comparison of two times (lower is better), with its difference and noise in milliseconds for printing."""
+
+    comparison: Comparison
+
+    @property
+    def tied(self) -> bool:
+        return self.comparison.tied
+
+    @property
+    def a_ahead(self) -> bool:
+        return self.comparison.a_ahead
+
+    @property
+    def noise_known(self) -> bool:
+        return self.comparison.noise_known
+
+    @property
+    def magnitude_ms(self) -> Any:
+        return _ms(self.comparison.magnitude)
+
+    @property
+    def threshold_ms(self) -> float | None:
+        return None if self.comparison.threshold is None else self.comparison.threshold * 1000
+
+
+def _compare_times(a: Any, b: Any, repeats_a: Any, repeats_b: Any) -> TimeComparison:
+    """compare_timings of two median times (seconds) by the spread of their repeats."""
+    return TimeComparison(compare_timings(a, b, list(repeats_a), list(repeats_b)))
 
 
 @dataclass(frozen=True)
@@ -241,7 +268,7 @@ class SpeedRow:
     exact_ms: float
     linear_ms: float
     speedup: float  # exact / linear at the longest L
-    linear_vs_exact: Comparison  # lower time is better: a = linear
+    linear_vs_exact: TimeComparison  # lower time is better: a = linear
     previous_L: int
     previous_speedup: float
     growth: float  # speed-up at the longest L over the one at the previous length
@@ -259,8 +286,9 @@ def speed_rows(r: Any) -> tuple[SpeedRow, ...]:
         step = math.log(float(s["L"][i]) / float(s["L"][j])) if i != j else float("nan")
         rows.append(SpeedRow(
             int(s["D"]), s["L"][i], _ms(e[i]), _ms(li[i]), e[i] / li[i],
-            _compare_ms(li[i], e[i], list(s["linear_repeats"][i]), list(s["exact_repeats"][i])),
-            s["L"][j], e[j] / li[j], (e[i] / li[i]) / (e[j] / li[j]),
+            _compare_times(li[i], e[i], s["linear_repeats"][i], s["exact_repeats"][i]),
+            # the growth is computed on plain floats: a trace of a ratio of ratios would read ambiguously
+            s["L"][j], e[j] / li[j], (float(e[i]) / float(li[i])) / (float(e[j]) / float(li[j])),
             math.log(float(e[i]) / float(e[j])) / step, math.log(float(li[i]) / float(li[j])) / step))
     return tuple(rows)
 
@@ -270,7 +298,7 @@ class ExactAcrossD:
     L: int
     D_small: int
     D_large: int
-    comparison: Comparison  # exact time at D_large against D_small
+    comparison: TimeComparison  # exact time at D_large against D_small
     time_ratio: float
     flops_ratio: float  # how much more arithmetic the larger D does
 
@@ -292,8 +320,8 @@ def exact_across_D(r: Any) -> ExactAcrossD | None:
     def flops(D: float) -> float:
         return 4 * L * L * D + 5 * L * L
     return ExactAcrossD(a["L"][i], int(b["D"]), int(a["D"]),
-                        _compare_ms(a["exact_s"][i], b["exact_s"][i], list(a["exact_repeats"][i]),
-                                    list(b["exact_repeats"][i])),
+                        _compare_times(a["exact_s"][i], b["exact_s"][i], a["exact_repeats"][i],
+                                       b["exact_repeats"][i]),
                         a["exact_s"][i] / b["exact_s"][i], flops(float(a["D"])) / flops(float(b["D"])))
 
 
