@@ -71,7 +71,7 @@ class Settings:
     rate_repeats: int = 5  # samples of each machine rate, before and after the sweep
     matmul_n: int = 2048  # the matmul rate is that of an n x n by n x n float32 product
     probe_n: int = 1024  # the product timed between the attention calls at L >= fraction_min_L
-    call_repeats: int = 200  # calls at a tiny L that measure the fixed cost per call
+    call_repeats: int = 200  # calls at a tiny L that measure the cost of an extra linear slab
     dtype: str = "float32"
 
 
@@ -279,12 +279,25 @@ def analyse_timings(cfg: Settings, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def fixed_costs(D: int, L0: int, exact0: float, linear0: float, rates: cm.Rates, tiny: cm.CallCosts,
+                K: int) -> cm.CallCosts:
+    """Per-call costs: what a call at the shortest timed length takes beyond its roofline time.
+
+    At that length the arithmetic is negligible, so the rest is the cost of a call as such
+    (Python, dispatch, allocations, waking the worker threads); the cost of an extra slab
+    comes from the tiny-L measurement (``measure.call_costs``).
+    """
+    return cm.CallCosts(exact=max(0.0, exact0 - cm.exact_time(L0, D, rates)),
+                        linear=max(0.0, linear0 - cm.linear_time(L0, D, rates, None, K)), slab=tiny.slab)
+
+
 def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Rates,
-               calls: cm.CallCosts) -> dict[str, Any]:
+               tiny: cm.CallCosts) -> dict[str, Any]:
     """Everything the report says about one D: times, crossovers by measurement and by both models, and more."""
     Ls = [p["L"] for p in points]
     exact = [measure.median(p["times"]["exact"]) for p in points]
     linear = [measure.median(p["times"]["linear"]) for p in points]
+    calls = fixed_costs(D, Ls[0], exact[0], linear[0], rates, tiny, cfg.timing_K)
     measured = crossing_point(Ls, exact, linear)
     crossovers = {"predicted_crossover": cm.opcount_crossover(D, cfg.timing_K),
                   "roofline_crossover": cm.roofline_crossover(D, rates, None, cfg.timing_K),
@@ -293,6 +306,7 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
               for key, value in crossovers.items()}
     return {
         "D": D, "M": feature_dim(D, cfg.timing_K), "L": Ls, "exact_s": exact, "linear_s": linear,
+        "fixed_cost": {"L": Ls[0], "exact_s": calls.exact, "linear_s": calls.linear, "slab_s": calls.slab},
         "exact_repeats": [p["times"]["exact"] for p in points],
         "linear_repeats": [p["times"]["linear"] for p in points],
         "measured_crossover": measured, **crossovers, **ratios,

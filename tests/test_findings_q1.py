@@ -27,6 +27,7 @@ def series(D, exact, linear, *, spread=0.01, crossover=700.0, ratios=(3.0, 2.5, 
         "roofline_calls_crossover": crossover / ratios[2],
         "ratio_to_predicted": ratios[0], "ratio_to_roofline": ratios[1], "ratio_to_roofline_calls": ratios[2],
         "fractions": fractions or [], "breakdown": breakdown or [],
+        "fixed_cost": {"L": LS[0], "exact_s": 2e-5 if D == 8 else 3e-5, "linear_s": 1e-4 if D == 8 else 3e-4},
         "roofline_points": [{"L": L, "method": m, "gflops": 10.0, "intensity": i}
                             for L in LS for m, i in (("exact", 2.0), ("linear", 20.0))],
     }
@@ -65,7 +66,6 @@ def results(**overrides):
                   "dashed_K": [2, 4]},
         "timing": {
             "dtype": "float32", "model_tolerance": 2.0, "fraction_target": 0.3, "fraction_min_L": 1024,
-            "calls": {"8": {"exact_s": 2e-5, "linear_s": 1e-4}, "32": {"exact_s": 3e-5, "linear_s": 3e-4}},
             "rates": {"matmul_gflops": 100.0, "bandwidth_gbs": {"dram": 20.0}},
             "peak_memory": {"L": 2048, "linear": {"8": 1 << 20, "32": 4 << 20},
                             "workspace_formula": {"8": 1 << 20, "32": 4 << 20}, "exact": 32 << 20, "exact_D": 8},

@@ -73,3 +73,7 @@ def test_series_records_measured_and_predicted_crossovers():
     assert s["ratio_to_roofline_calls"] == pytest.approx(s["measured_crossover"] / s["roofline_calls_crossover"])
     assert s["exact_repeats"][0] == [2e-9 * 128 * 128] * 2  # every repeat kept
     assert len(s["model"]["linear_s"]) == len(Ls) and s["fractions"] == [] and s["breakdown"] == []
+    # the fixed cost is what the shortest length takes beyond the roofline, so the model meets it there
+    assert s["fixed_cost"]["L"] == 128 and s["fixed_cost"]["slab_s"] == calls.slab
+    assert s["model"]["exact_s"][0] == pytest.approx(s["exact_s"][0])
+    assert s["model"]["linear_s"][0] == pytest.approx(s["linear_s"][0])

@@ -14,8 +14,9 @@ Two models predict where linear attention overtakes exact attention:
   fresh-page rate.  Exact attention allocates two L x L tensors per call, so this
   applies from L^2 s > 32 MiB.
 * **roofline with per-call costs** (``calls``, a ``CallCosts``) adds what does not scale with the
-  work: a fixed cost per call (Python, operator dispatch, small allocations), measured
-  as the time of a call at a tiny L, and for linear attention a cost per extra slab.
+  work: a fixed cost per call (Python, operator dispatch, small allocations, waking the
+  worker threads), measured as what a call at the shortest timed length takes beyond its
+  roofline time, and for linear attention a cost per extra slab.
 
 All rates come from ``Rates``, which the experiment measures on the machine at run time.
 
@@ -72,7 +73,7 @@ class Rates:
 
 @dataclass(frozen=True)
 class CallCosts:
-    """Measured fixed costs of one D: seconds per exact call, per linear call, per extra linear slab."""
+    """Fixed costs of one D: seconds per exact call, per linear call, per extra linear slab (all measured)."""
 
     exact: float
     linear: float

@@ -198,9 +198,10 @@ class CrossoverRow:
     L_first: int
     L_last: int
     predictions: tuple[ModelPrediction, ...]
-    exact_call_ms: float  # measured fixed cost of a call (time at a tiny L)
+    exact_call_ms: float  # fixed cost of a call: time at the shortest L beyond its roofline time
     linear_call_ms: float
-    linear_fixed_share: float | None  # linear_call_s over the linear time at the measured crossover
+    linear_fixed_share: float | None  # linear_call_ms over the linear time at the measured crossover
+    fixed_L: int  # the length the fixed costs were taken at
 
 
 def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
@@ -236,14 +237,14 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
     for s in r["timing"]["series"]:
         preds = tuple(ModelPrediction(key, s[f"{key}_crossover"], s[f"ratio_to_{key}"],
                                       _within(s[f"ratio_to_{key}"], tol)) for key in MODEL_LABELS)
-        calls = r["timing"]["calls"][str(int(s["D"]))]
+        calls = s["fixed_cost"]
         measured = s["measured_crossover"]
         share = None
         if measured:
             share = calls["linear_s"] / interpolate_loglog(list(s["L"]), list(s["linear_s"]), measured)
         rows.append(CrossoverRow(int(s["D"]), s["M"], measured, bool(s["linear_faster_from_start"]),
                                  s["L"][0], s["L"][len(s["L"]) - 1], preds, _ms(calls["exact_s"]),
-                                 _ms(calls["linear_s"]), share))
+                                 _ms(calls["linear_s"]), share, calls["L"]))
     return tuple(rows)
 
 
