@@ -1,17 +1,17 @@
 """Q1: self-attention cost, the McLaurin feature map, and linear attention.
 
-Computes the feature-space sizes, checks the kernel identity numerically,
-measures the approximation error against exact softmax attention as the scale
-of q.k grows, times exact against linear attention over the sequence length,
-and records SymPy's derivations (as LaTeX) for the report.
+Computes the feature-space sizes, checks the kernel identity numerically, measures the
+approximation error against exact softmax attention as the scale of q.k grows, times
+exact against linear attention over the sequence length (every repeat kept), measures
+the machine's rates and where each method spends its time, predicts the crossover with
+an operation count and with a roofline model, and records SymPy's derivations (as
+LaTeX) for the report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
-import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,14 @@ import sympy as sp
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.runner import RunContext, main
+from hw2.q1 import costmodel as cm
+from hw2.q1 import measure
 from hw2.q1 import symbolic as sym
 from hw2.q1.attention import (
     FORMS,
+    SLAB_BYTES,
     feature_dim,
+    linear_workspace_bytes,
     mclaurin_features,
     softmax_attention,
     taylor_attention_linear,
@@ -31,8 +34,16 @@ from hw2.q1.attention import (
     taylor_attention_weights,
     taylor_exp,
 )
+from pipeline.runner import RunContext, main
 
 NAME = "q1_attention"
+FRACTION_TARGET = 0.30  # issue #14: the linear path at long L should reach this share of the matmul rate
+MODEL_TOLERANCE = 2.0  # a model "predicts" the crossover when it is within this factor of the measured one
+
+
+def dashed(K: int) -> bool:
+    """Whether the error figure dashes K's curve: even K, whose polynomial has odd degree K-1 and can turn negative."""
+    return (K - 1) % 2 == 1
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,17 @@ class Settings:
     timing_D: list[int] = field(default_factory=lambda: [8, 16, 32, 64])  # exact vs linear timings
     timing_K: int = 3
     timing_L: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
-    timing_repeats: int = 7
-    timing_budget_s: float = 8.0
+    timing_repeats: int = 50  # at most this many rounds per timing point; every repeat is recorded
+    timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point (2 rounds at least)
+    fraction_min_L: int = 4096  # from this L, the linear path's share of the matmul rate is measured
+    breakdown_L: list[int] = field(default_factory=lambda: [1024, 16384])  # where the time goes, by step
+    rate_repeats: int = 5  # samples of each machine rate, before and after the sweep
+    matmul_n: int = 2048  # the matmul rate is that of an n x n by n x n float32 product
+    probe_n: int = 1024  # the product timed between the attention calls at L >= fraction_min_L
+    call_repeats: int = 200  # calls at a tiny L that measure the cost of an extra linear slab
     dtype: str = "float32"
+
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -109,105 +128,249 @@ def numeric_checks(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
     }
 
 
+# approximation error ---------------------------------------------------------------------
+
+def error_metrics(Q: torch.Tensor, Kt: torch.Tensor, V: torch.Tensor, K: int) -> dict[str, float]:
+    """Relative error of Z, mean total variation of the rows, and the share of negative weights and row sums."""
+    exact_w = torch.softmax(Q @ Kt.T, dim=-1)
+    approx_w = taylor_attention_weights(Q, Kt, K)
+    Z, Z_hat = exact_w @ V, approx_w @ V
+    weights = taylor_exp(Q @ Kt.T, K)
+    return {"relative_error": float(torch.linalg.norm(Z_hat - Z) / torch.linalg.norm(Z)),
+            "total_variation": float(0.5 * (approx_w - exact_w).abs().sum(-1).mean()),
+            "negative_weight_fraction": float((weights < 0).double().mean()),
+            "nonpositive_normaliser_fraction": float((weights.sum(-1) <= 0).double().mean())}
+
+
 def approximation_error(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
-    """Error of Taylor attention against softmax attention as the spread of q.k grows."""
+    """Error of Taylor attention against softmax attention as the spread of q.k grows.
+
+    Every K is evaluated on the same draws (paired), and every draw's errors are kept.
+    """
     D, L = cfg.error_D, cfg.error_L
-    curves: dict[str, list[dict[str, float]]] = {}
-    for K in cfg.error_K:
-        points = []
-        for scale in cfg.error_scales:
-            rel, tv, neg, neg_w = [], [], [], []
-            for _ in range(cfg.error_trials):
-                # entries N(0, scale/sqrt(D)) make the std of q.k equal to `scale`
-                sigma = math.sqrt(scale / math.sqrt(D))
-                Q = torch.randn(L, D, generator=gen, dtype=torch.float64) * sigma
-                Kt = torch.randn(L, D, generator=gen, dtype=torch.float64) * sigma
-                V = torch.randn(L, D, generator=gen, dtype=torch.float64)
-                exact_w = torch.softmax(Q @ Kt.T, dim=-1)
-                approx_w = taylor_attention_weights(Q, Kt, K)
-                Z, Z_hat = exact_w @ V, approx_w @ V
-                rel.append(float(torch.linalg.norm(Z_hat - Z) / torch.linalg.norm(Z)))
-                tv.append(float(0.5 * (approx_w - exact_w).abs().sum(-1).mean()))
-                weights = taylor_exp(Q @ Kt.T, K)
-                neg_w.append(float((weights < 0).double().mean()))
-                neg.append(float((weights.sum(-1) <= 0).double().mean()))
-            points.append({"scale": scale, "relative_error": float(np.median(rel)),
-                           "total_variation": float(np.median(tv)),
-                           "negative_weight_fraction": float(np.mean(neg_w)),
-                           "nonpositive_normaliser_fraction": float(np.mean(neg))})
-        curves[str(K)] = points
-    return {"D": D, "L": L, "trials": cfg.error_trials, "curves": curves}
+    trials: dict[int, list[list[dict[str, float]]]] = {K: [] for K in cfg.error_K}
+    for scale in cfg.error_scales:
+        per_K: dict[int, list[dict[str, float]]] = {K: [] for K in cfg.error_K}
+        for _ in range(cfg.error_trials):
+            # entries N(0, scale/sqrt(D)) make the std of q.k equal to `scale`
+            sigma = math.sqrt(scale / math.sqrt(D))
+            Q = torch.randn(L, D, generator=gen, dtype=torch.float64) * sigma
+            Kt = torch.randn(L, D, generator=gen, dtype=torch.float64) * sigma
+            V = torch.randn(L, D, generator=gen, dtype=torch.float64)
+            for K in cfg.error_K:
+                per_K[K].append(error_metrics(Q, Kt, V, K))
+        for K in cfg.error_K:
+            trials[K].append(per_K[K])
+    curves = {str(K): [_error_point(scale, draws) for scale, draws in zip(cfg.error_scales, trials[K])]
+              for K in cfg.error_K}
+    return {"D": D, "L": L, "trials": cfg.error_trials, "curves": curves,
+            "dashed_K": [K for K in cfg.error_K if dashed(K)]}
 
 
-def _time_call(fn, device: torch.device, repeats: int, budget_s: float) -> float:
-    """Median wall time of ``fn()`` over up to ``repeats`` calls within about ``budget_s``."""
-    def once() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t0
+def _error_point(scale: float, draws: list[dict[str, float]]) -> dict[str, Any]:
+    """One point of an error curve: medians for the figure, and every draw's values."""
+    rel = [d["relative_error"] for d in draws]
+    tv = [d["total_variation"] for d in draws]
+    return {"scale": scale, "relative_error": float(np.median(rel)), "total_variation": float(np.median(tv)),
+            "relative_error_mean": float(np.mean(rel)), "relative_error_trials": rel, "total_variation_trials": tv,
+            "negative_weight_fraction": float(np.mean([d["negative_weight_fraction"] for d in draws])),
+            "nonpositive_normaliser_fraction": float(np.mean([d["nonpositive_normaliser_fraction"] for d in draws]))}
 
-    first = once()  # warm-up (allocations, kernel selection)
-    times = [once()]
-    while len(times) < repeats and sum(times) + first < budget_s:
-        times.append(once())
-    return float(np.median(times))
 
+# timings ------------------------------------------------------------------------------------
 
 def crossing_point(lengths: list[int], exact: list[float], linear: list[float]) -> float | None:
-    """L where the log-log curves of exact and linear time cross (log-linear interpolation)."""
+    """L where the log-log curves of exact and linear time cross (log-linear interpolation), if they do."""
     diff = [math.log(e) - math.log(li) for e, li in zip(exact, linear)]
     for i in range(1, len(diff)):
         if diff[i - 1] <= 0 < diff[i]:
             a, b = math.log(lengths[i - 1]), math.log(lengths[i])
             frac = -diff[i - 1] / (diff[i] - diff[i - 1])
             return float(math.exp(a + frac * (b - a)))
-    if diff and diff[0] > 0:
-        return None  # linear already faster at the shortest length
     return None
 
 
-def timings(cfg: Settings, device: torch.device, gen: torch.Generator, progress: bool) -> dict[str, Any]:
-    """Wall time of exact softmax attention and linear Taylor attention over L, per D."""
+def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str, Any]:
+    """Time exact and linear attention at one (D, L), interleaved with a matmul probe and the exact steps.
+
+    Returns every repeat of each function, and at the breakdown lengths the profile of
+    the linear path by kind of operator.
+    """
     dtype = DTYPES[cfg.dtype]
-    K = cfg.timing_K
-    series = []
+    Q = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
+    Kt = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
+    V = torch.randn(L, D, generator=gen).to(dtype)
+    fns = {"exact": lambda: softmax_attention(Q, Kt, V),
+           "linear": lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K)}
+    if L >= cfg.fraction_min_L:
+        fns["matmul_probe"] = measure.matmul_probe(cfg.probe_n, dtype)[0]
+    if L in cfg.breakdown_L:
+        fns.update(measure.exact_step_functions(Q, Kt, V))
+    with torch.no_grad():
+        times = measure.interleaved_times(fns, cfg.timing_repeats, cfg.timing_budget_s,
+                                          min_rounds=min(2, cfg.timing_repeats))
+        profile = measure.linear_profile(Q, Kt, V) if L in cfg.breakdown_L else None
+    return {"times": times, "linear_profile": profile}
+
+
+def timings(cfg: Settings, gen: torch.Generator, progress: bool) -> dict[str, Any]:
+    """Measure the machine, then time exact and linear attention over L for every D (on the CPU)."""
+    rates_before, samples_before = measure.measure_rates(cfg.rate_repeats, cfg.matmul_n)
+    calls = {D: measure.call_costs(D, cfg.call_repeats, DTYPES[cfg.dtype]) for D in cfg.timing_D}
     jobs = [(D, L) for D in cfg.timing_D for L in cfg.timing_L]
+    points: dict[int, list[dict[str, Any]]] = {D: [] for D in cfg.timing_D}
     bar = tqdm(jobs, desc="q1 timings", disable=not progress, unit="point")
-    by_D: dict[int, dict[str, list]] = {}
     for D, L in bar:
         bar.set_postfix(D=D, L=L)
-        Q = torch.randn(L, D, generator=gen).to(device=device, dtype=dtype) / D**0.25
-        Kt = torch.randn(L, D, generator=gen).to(device=device, dtype=dtype) / D**0.25
-        V = torch.randn(L, D, generator=gen).to(device=device, dtype=dtype)
-        with torch.no_grad():
-            t_exact = _time_call(lambda: softmax_attention(Q, Kt, V), device,
-                                 cfg.timing_repeats, cfg.timing_budget_s)
-            t_linear = _time_call(lambda: taylor_attention_linear(Q, Kt, V, K), device,
-                                  cfg.timing_repeats, cfg.timing_budget_s)
-        entry = by_D.setdefault(D, {"L": [], "exact_s": [], "linear_s": []})
-        entry["L"].append(L)
-        entry["exact_s"].append(t_exact)
-        entry["linear_s"].append(t_linear)
-    for D, entry in by_D.items():
-        M = feature_dim(D, K)
-        measured = crossing_point(entry["L"], entry["exact_s"], entry["linear_s"])
-        predicted = sym.crossover_at(D, K)
-        series.append({
-            "D": D, "M": M, **entry,
-            "predicted_crossover": predicted,
-            "measured_crossover": measured,
-            "linear_faster_from_start": entry["linear_s"][0] < entry["exact_s"][0],
-            "linear_faster_at_end": entry["linear_s"][-1] < entry["exact_s"][-1],
-            "ratio_measured_to_predicted": measured / predicted if measured else None,
-            "speedup_at_max_L": entry["exact_s"][-1] / entry["linear_s"][-1],
-        })
-    return {"K": K, "dtype": cfg.dtype, "device": str(device),
-            "threads": torch.get_num_threads(), "series": series}
+        points[D].append({"L": L, **time_point(cfg, D, L, gen)})
+    rates_after, samples_after = measure.measure_rates(cfg.rate_repeats, cfg.matmul_n)
+    peaks = peak_memory(cfg, gen)
+    return {"points": points, "calls": calls, "rate_samples": [samples_before, samples_after], "peaks": peaks}
 
+
+def pooled_rates(samples: list[dict[str, Any]]) -> cm.Rates:
+    """Return the rates as medians of the samples taken before and after the sweep."""
+    def pool(get) -> float:
+        return measure.median([x for s in samples for x in get(s)])
+    return cm.Rates(matmul=pool(lambda s: s["matmul_flops"]),
+                    bandwidth={k: pool(lambda s, k=k: s["bandwidth"][k]) for k in ("l2", "l3", "dram")},
+                    cache_bytes=samples[0]["cache_bytes"], softmax=pool(lambda s: s["softmax_entries"]),
+                    fresh_pages=pool(lambda s: s["fresh_pages"]))
+
+
+def peak_memory(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
+    """Peak bytes allocated by one linear call (buffers made afresh) per D at the longest L, and its formula."""
+    L = cfg.timing_L[-1]
+    out = {"L": L, "linear": {}, "workspace_formula": {}}
+    for D in cfg.timing_D:
+        Q, Kt, V = (torch.randn(L, D, generator=gen).to(DTYPES[cfg.dtype]) for _ in range(3))
+        out["linear"][str(D)] = measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K),
+                                                             fresh_plans=True)
+        out["workspace_formula"][str(D)] = linear_workspace_bytes(L, L, D, D, cfg.timing_K,
+                                                                  itemsize=Q.element_size()) + Q.nbytes
+    D = cfg.timing_D[0]
+    Q, Kt, V = (torch.randn(L, D, generator=gen).to(DTYPES[cfg.dtype]) for _ in range(3))
+    out["exact"] = measure.peak_allocated_bytes(lambda: softmax_attention(Q, Kt, V))
+    out["exact_D"] = D
+    out["exact_formula"] = 2 * L * L * Q.element_size()  # the scores and the weights, L x L each
+    return out
+
+
+# analysis of the timings ---------------------------------------------------------------------
+
+def analyse_timings(cfg: Settings, raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn the raw timings into per-D series: medians, crossovers measured and predicted, fractions, breakdown."""
+    rates = pooled_rates(raw["rate_samples"])
+    series = [series_for(cfg, D, raw["points"][D], rates, raw["calls"][D][0]) for D in cfg.timing_D]
+    return {
+        "K": cfg.timing_K, "dtype": cfg.dtype, "device": "cpu", "threads": torch.get_num_threads(),
+        "rates": {"matmul_gflops": rates.matmul / 1e9,
+                  "bandwidth_gbs": {k: v / 1e9 for k, v in rates.bandwidth.items()},
+                  "cache_bytes": rates.cache_bytes, "softmax_gentries": rates.softmax / 1e9,
+                  "fresh_pages_gbs": rates.fresh_pages / 1e9, "matmul_n": cfg.matmul_n,
+                  "mmap_threshold_bytes": cm.MMAP_THRESHOLD_BYTES},
+        "rate_samples": raw["rate_samples"],
+        "calls": {str(D): {"exact_s": c.exact, "linear_s": c.linear, "slab_s": c.slab, **info}
+                  for D, (c, info) in raw["calls"].items()},
+        "series": series, "peak_memory": raw["peaks"],
+        "fraction_target": FRACTION_TARGET, "fraction_min_L": cfg.fraction_min_L,
+        "model_tolerance": MODEL_TOLERANCE, "probe_n": cfg.probe_n, "tiny_L": measure.TINY_L,
+        "slab_bytes": SLAB_BYTES,
+    }
+
+
+def fixed_costs(D: int, L0: int, exact0: float, linear0: float, rates: cm.Rates, tiny: cm.CallCosts,
+                K: int) -> cm.CallCosts:
+    """Per-call costs: what a call at the shortest timed length takes beyond its roofline time.
+
+    At that length the arithmetic is negligible, so the rest is the cost of a call as such
+    (Python, dispatch, allocations, waking the worker threads); the cost of an extra slab
+    comes from the tiny-L measurement (``measure.call_costs``).
+    """
+    return cm.CallCosts(exact=max(0.0, exact0 - cm.exact_time(L0, D, rates)),
+                        linear=max(0.0, linear0 - cm.linear_time(L0, D, rates, None, K)), slab=tiny.slab)
+
+
+def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Rates,
+               tiny: cm.CallCosts) -> dict[str, Any]:
+    """Everything the report says about one D: times, crossovers by measurement and by both models, and more."""
+    Ls = [p["L"] for p in points]
+    exact = [measure.median(p["times"]["exact"]) for p in points]
+    linear = [measure.median(p["times"]["linear"]) for p in points]
+    calls = fixed_costs(D, Ls[0], exact[0], linear[0], rates, tiny, cfg.timing_K)
+    measured = crossing_point(Ls, exact, linear)
+    crossovers = {"predicted_crossover": cm.opcount_crossover(D, cfg.timing_K),
+                  "roofline_crossover": cm.roofline_crossover(D, rates, None, cfg.timing_K),
+                  "roofline_calls_crossover": cm.roofline_crossover(D, rates, calls, cfg.timing_K)}
+    ratios = {f"ratio_to_{key.removesuffix('_crossover')}": (measured / value if measured and value else None)
+              for key, value in crossovers.items()}
+    return {
+        "D": D, "M": feature_dim(D, cfg.timing_K), "L": Ls, "exact_s": exact, "linear_s": linear,
+        "fixed_cost": {"L": Ls[0], "exact_s": calls.exact, "linear_s": calls.linear, "slab_s": calls.slab},
+        "exact_repeats": [p["times"]["exact"] for p in points],
+        "linear_repeats": [p["times"]["linear"] for p in points],
+        "measured_crossover": measured, **crossovers, **ratios,
+        "ratio_measured_to_predicted": ratios["ratio_to_predicted"],
+        "linear_faster_from_start": linear[0] < exact[0], "linear_faster_at_end": linear[-1] < exact[-1],
+        "speedup_at_max_L": exact[-1] / linear[-1],
+        "model": {"exact_s": [cm.exact_time(L, D, rates, calls) for L in Ls],
+                  "linear_s": [cm.linear_time(L, D, rates, calls, cfg.timing_K) for L in Ls],
+                  "exact_plain_s": [cm.exact_time(L, D, rates) for L in Ls],
+                  "linear_plain_s": [cm.linear_time(L, D, rates, None, cfg.timing_K) for L in Ls]},
+        "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul_probe" in p["times"]],
+        "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"]),
+        "breakdown": [breakdown(cfg, D, p, rates) for p in points if p["linear_profile"] is not None],
+    }
+
+
+def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any]) -> dict[str, Any]:
+    """The linear path's useful GFLOP/s over the matmul rate timed in the same rounds (the probe product)."""
+    L, times = point["L"], point["times"]
+    flops = cm.linear_flops(L, D, cfg.timing_K)
+    probe_flops = 2.0 * cfg.probe_n**3
+    linear_rates = [flops / t / 1e9 for t in times["linear"]]
+    probe_rates = [probe_flops / t / 1e9 for t in times["matmul_probe"]]
+    linear_gflops, probe_gflops = flops / measure.median(times["linear"]) / 1e9, \
+        probe_flops / measure.median(times["matmul_probe"]) / 1e9
+    return {"L": L, "useful_flops": flops, "linear_gflops": linear_gflops, "matmul_gflops": probe_gflops,
+            "fraction": linear_gflops / probe_gflops,
+            "fraction_repeats": [a / b for a, b in zip(linear_rates, probe_rates)],
+            "meets_target": linear_gflops / probe_gflops >= FRACTION_TARGET}
+
+
+def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], linear: list[float],
+                    l3_bytes: float) -> list[dict]:
+    """Achieved useful GFLOP/s and arithmetic intensity (useful FLOPs per modelled byte of main-memory traffic)."""
+    points = []
+    for L, te, tl in zip(Ls, exact, linear):
+        fe, fl = cm.exact_useful_flops(L, D), cm.linear_flops(L, D, cfg.timing_K)
+        points.append({"L": L, "method": "exact", "gflops": fe / te / 1e9,
+                       "intensity": fe / cm.dram_traffic(cm.exact_steps(L, D), L, D, l3_bytes)})
+        points.append({"L": L, "method": "linear", "gflops": fl / tl / 1e9,
+                       "intensity": fl / cm.dram_traffic(cm.linear_steps(L, D, cfg.timing_K), L, D, l3_bytes)})
+    return points
+
+
+def breakdown(cfg: Settings, D: int, point: dict[str, Any], rates: cm.Rates) -> dict[str, Any]:
+    """Where one call's time goes: exact by its steps run in place, linear by the profiler's operator kinds."""
+    t = {name: measure.median(ts) for name, ts in point["times"].items()}
+    matmul = t["scores_in_place"] + t["weighted_sum_in_place"]
+    rest = max(0.0, t["exact"] - matmul - t["softmax_in_place"])
+    profile = point["linear_profile"]
+    product_flops = 4.0 * point["L"] * feature_dim(D, cfg.timing_K) * (D + 1)
+    return {
+        "L": point["L"],
+        "exact": {"total_s": t["exact"], "matmul_s": matmul, "softmax_s": t["softmax_in_place"],
+                  "fresh_pages_and_rest_s": rest,
+                  "fresh_pages_model_s": sum(st.fresh_bytes for st in cm.exact_steps(point["L"], D)
+                                             if st.fresh_bytes > cm.MMAP_THRESHOLD_BYTES) / rates.fresh_pages},
+        "exact_repeats": {name: ts for name, ts in point["times"].items() if name != "linear"},
+        "linear": profile,
+        "linear_products_gflops": product_flops / profile["products"] / 1e9 if profile["products"] else None,
+    }
+
+
+# derivations -----------------------------------------------------------------------------------
 
 def derivations(cfg: Settings) -> dict[str, Any]:
     """SymPy's results and their LaTeX, for the report to print."""
@@ -234,7 +397,6 @@ def derivations(cfg: Settings) -> dict[str, Any]:
         "multinomial_checked": [{"D": d, "n": m, "holds": bool(sym.multinomial_identity_holds(d, m))}
                                 for d in (2, 3) for m in (2, 3)],
         "kernel_checks": kernel_checks,
-        "kernel_all_hold": all(c["holds"] for c in kernel_checks),
         "seed_residual_D2": latex(seed_residual),
         "seed_fails": bool(seed_residual != 0),
         "phi_k3_D2": latex(sp.Matrix(sym.symbolic_features(list(sp.symbols("x1:3", real=True)), 3)).T),
@@ -260,15 +422,21 @@ def derivations(cfg: Settings) -> dict[str, Any]:
     }
 
 
-def figure_error(ctx: RunContext, error: dict[str, Any]) -> None:
+# figures ---------------------------------------------------------------------------------------
+
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
+
+def figure_error(ctx: RunContext, error: dict[str, Any]) -> None:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for K, points in error["curves"].items():
         scales = [p["scale"] for p in points]
-        style = "-" if int(K) % 2 == 1 else "--"
+        style = "--" if dashed(int(K)) else "-"
         axes[0].plot(scales, [p["relative_error"] for p in points], style, marker="o", ms=3, label=f"K = {K}")
         axes[1].plot(scales, [p["total_variation"] for p in points], style, marker="o", ms=3, label=f"K = {K}")
     axes[0].set_ylabel(r"$\|\hat Z - Z\|_F \,/\, \|Z\|_F$")
@@ -284,28 +452,65 @@ def figure_error(ctx: RunContext, error: dict[str, Any]) -> None:
 
 
 def figure_timings(ctx: RunContext, timing: dict[str, Any]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, s in enumerate(timing["series"]):
-        color = f"C{i}"
-        ax.plot(s["L"], s["exact_s"], "-o", color=color, ms=3, label=f"exact, D = {s['D']}")
-        ax.plot(s["L"], s["linear_s"], "--s", color=color, ms=3, label=f"linear, D = {s['D']} (M = {s['M']})")
-        ax.axvline(s["predicted_crossover"], color=color, lw=0.8, ls=":")
-        if s["measured_crossover"]:
-            y = np.interp(math.log(s["measured_crossover"]), np.log(s["L"]), s["exact_s"])
-            ax.plot([s["measured_crossover"]], [y], marker="*", ms=11, color=color, mec="black", mew=0.5)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length L")
-    ax.set_ylabel("wall time per call (s)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    """One panel per D: measured times (markers), the roofline model with per-call costs (lines), crossovers."""
+    plt = _pyplot()
+    series = timing["series"]
+    fig, axes = plt.subplots(1, len(series), figsize=(3.3 * len(series), 3.4), sharey=True, squeeze=False)
+    for ax, s in zip(axes[0], series):
+        ax.plot(s["L"], s["exact_s"], "o", color="C0", ms=4, label="exact, measured")
+        ax.plot(s["L"], s["linear_s"], "s", color="C1", ms=4, label="linear, measured")
+        ax.plot(s["L"], s["model"]["exact_s"], "-", color="C0", lw=1, label="exact, roofline + calls")
+        ax.plot(s["L"], s["model"]["linear_s"], "-", color="C1", lw=1, label="linear, roofline + calls")
+        for key, style, label in (("measured_crossover", "-", "measured $L^*$"),
+                                  ("predicted_crossover", ":", "op-count $L^*$"),
+                                  ("roofline_calls_crossover", "--", "roofline + calls $L^*$")):
+            if s[key]:
+                ax.axvline(s[key], color="0.35", lw=0.9, ls=style, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(f"D = {s['D']} (M = {s['M']})", fontsize=9)
+        ax.set_xlabel("sequence length L")
+        ax.grid(True, which="both", alpha=0.25)
+    axes[0][0].set_ylabel("wall time per call (s)")
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     ctx.save_figure(fig, "timings.png")
 
+
+def figure_roofline(ctx: RunContext, timing: dict[str, Any]) -> None:
+    """Achieved GFLOP/s against arithmetic intensity, under the measured matmul rate and bandwidths."""
+    plt = _pyplot()
+    rates = timing["rates"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    long = timing["fraction_min_L"]  # the long-sequence regime the roofline is about
+    points = [p for s in timing["series"] for p in s["roofline_points"] if p["L"] >= long]
+    xs = [p["intensity"] for p in points]
+    grid = np.logspace(math.log10(min(xs) / 2), math.log10(max(xs) * 2), 200)
+    peak = rates["matmul_gflops"]
+    bw = rates["bandwidth_gbs"]["dram"]
+    ax.plot(grid, np.minimum(peak, bw * grid), "k-", lw=1.0,
+            label=f"roof: matmul {peak:.0f} GFLOP/s, DRAM {bw:.0f} GB/s")
+    for i, s in enumerate(timing["series"]):
+        for method, marker, fill in (("exact", "o", "none"), ("linear", "s", f"C{i}")):
+            pts = [p for p in s["roofline_points"] if p["method"] == method and p["L"] >= long]
+            ax.plot([p["intensity"] for p in pts], [p["gflops"] for p in pts], marker, color=f"C{i}", mfc=fill,
+                    ms=4, alpha=0.9, label=f"{method}, D = {s['D']}")
+            for p in pts:
+                ax.annotate(f"{p['L']:,}", (p["intensity"], p["gflops"]), fontsize=5.5, color="0.3",
+                            xytext=(4, -2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (useful FLOPs per byte of main-memory traffic, modelled)")
+    ax.set_ylabel("achieved GFLOP/s (useful FLOPs)")
+    ax.grid(True, which="both", alpha=0.25)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    ctx.save_figure(fig, "roofline.png")
+
+
+# the run ---------------------------------------------------------------------------------------
 
 def run(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.config
@@ -315,10 +520,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     checks = numeric_checks(cfg, gen); steps.update()
     error = approximation_error(cfg, gen); steps.update()
     derived = derivations(cfg); steps.update()
-    timing = timings(cfg, ctx.device, gen, ctx.progress); steps.update()
+    # timings run on the CPU whatever --device says: the cost model's rates (caches, page faults) are the CPU's
+    timing = analyse_timings(cfg, timings(cfg, gen, ctx.progress)); steps.update()
     steps.close()
     figure_error(ctx, error)
     figure_timings(ctx, timing)
+    figure_roofline(ctx, timing)
     return {"dimensions": table, "checks": checks, "error": error, "timing": timing, "symbolic": derived,
             "reproducibility": reproducibility(cfg, timing)}
 
@@ -330,10 +537,11 @@ def reproducibility(cfg: Settings, timing: dict[str, Any]) -> dict[str, str]:
                  f"seeded with {cfg.seed} (error study: D = {cfg.error_D}, L = {cfg.error_L}; "
                  f"timings: D in {cfg.timing_D}, L from {cfg.timing_L[0]} to {cfg.timing_L[-1]})"),
         "hyperparameters": "none are tuned; the grid of D, K, L and scales is fixed in pipeline/profiles.py",
-        "seeds": (f"seed {cfg.seed}; error curves are medians over {cfg.error_trials} draws; each timing is "
-                  f"the median of up to {cfg.timing_repeats} calls after one warm-up call"),
+        "seeds": (f"seed {cfg.seed}; error curves are medians over {cfg.error_trials} draws (every draw is "
+                  f"recorded); each timing is the median of up to {cfg.timing_repeats} calls after one "
+                  f"warm-up call, with every call's time recorded"),
         "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg.dtype}; timings depend on the "
-                    "machine and on what else runs on it"),
+                    "machine and on what else runs on it; the machine's rates are measured in the same run"),
     }
 
 

@@ -53,10 +53,9 @@ class Change:
 _Q1_DEFAULT = {
     "check_L": Change(64, "shorter sequences for the numerical checks: the same identities, less time"),
     "error_L": Change(256, "shorter sequences for the error study, to fit the laptop budget"),
-    "error_trials": Change(5, "fewer random draws per point (the curves are medians)"),
     "timing_D": Change([8, 16, 32], "D = 64 adds minutes of timings and no new behaviour on two cores"),
-    "timing_repeats": Change(5, "fewer repeats per timing point"),
-    "timing_budget_s": Change(4.0, "at most about 4 s of repeats per timing point"),
+    "timing_repeats": Change(30, "at most 30 rounds per timing point (short lengths: medians of many calls)"),
+    "timing_budget_s": Change(2.0, "no new round after about 2 s at a timing point (long lengths: 2 rounds)"),
 }
 _Q1_QUICK = {
     **_Q1_DEFAULT,
@@ -65,11 +64,17 @@ _Q1_QUICK = {
     "error_K": Change([2, 3, 4], "smoke test"),
     "error_L": Change(64, "smoke test"),
     "error_scales": Change([0.25, 0.5, 1.0, 2.0], "smoke test"),
-    "error_trials": Change(2, "smoke test"),
+    "error_trials": Change(3, "smoke test"),
     "timing_D": Change([4, 8], "smoke test"),
     "timing_L": Change([64, 128, 256, 512], "smoke test"),
-    "timing_repeats": Change(2, "smoke test"),
+    "timing_repeats": Change(3, "smoke test"),
     "timing_budget_s": Change(1.0, "smoke test"),
+    "fraction_min_L": Change(256, "smoke test: the share of the matmul rate at the longest lengths it has"),
+    "breakdown_L": Change([512], "smoke test"),
+    "rate_repeats": Change(2, "smoke test"),
+    "call_repeats": Change(20, "smoke test"),
+    "matmul_n": Change(512, "smoke test"),
+    "probe_n": Change(256, "smoke test"),
 }
 
 # --------------------------------------------------------------------------- Q2

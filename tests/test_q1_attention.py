@@ -109,3 +109,145 @@ def test_softmax_attention_matches_definition():
     scores = Q @ K.T
     weights = scores.exp() / scores.exp().sum(-1, keepdim=True)
     assert torch.allclose(softmax_attention(Q, K, V), weights @ V)
+
+
+# the fast path against the first implementation ------------------------------------------
+
+from hw2.q1 import attention as attention_module  # noqa: E402
+from hw2.q1.attention import (  # noqa: E402
+    default_chunk,
+    linear_workspace_bytes,
+    taylor_attention_linear_gather,
+)
+from hw2.q1.features import mclaurin_features_gather  # noqa: E402
+
+# float64 agrees to rounding; float32 to a few units of its epsilon (1.2e-7) times the length of the sums
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 2e-6}
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("form", ["symmetric", "tensor"])
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5])
+def test_fast_features_equal_the_gathered_ones(dtype, form, K):
+    gen = torch.Generator().manual_seed(K)
+    for D in (1, 2, 3, 5, 8):
+        if form == "tensor" and D ** (K - 1) > 5000:
+            continue
+        x = (torch.randn(2, 7, D, generator=gen, dtype=torch.float64) / D**0.25).to(dtype)
+        fast, reference = mclaurin_features(x, K, form), mclaurin_features_gather(x, K, form)
+        assert fast.shape == reference.shape == (2, 7, feature_dim(D, K, form))
+        assert fast.dtype == dtype
+        assert relative_error(fast, reference) < TOLERANCE[dtype], (D, K, form)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5])
+def test_fast_features_give_the_kernel_of_the_tensor_form(dtype, K):
+    """Symmetric features of the fast map reproduce phi.phi of the gathered tensor-product map."""
+    gen = torch.Generator().manual_seed(10 + K)
+    q, k = (torch.randn(16, 4, generator=gen, dtype=torch.float64).to(dtype) for _ in range(2))
+    fast = (mclaurin_features(q, K) * mclaurin_features(k, K)).sum(-1)
+    tensor = (mclaurin_features_gather(q, K, "tensor") * mclaurin_features_gather(k, K, "tensor")).sum(-1)
+    assert relative_error(fast, tensor) < TOLERANCE[dtype]
+
+
+# (query shape, key/value shape, chunk): one slab with Q and K stacked, several slabs with a
+# remainder, lead dimensions broadcast between Q and K/V, keys longer than queries
+SHAPES = [((300,), (300,), -1), ((2, 257), (2, 257), 64), ((3, 1, 100), (1, 100), None),
+          ((2, 130), (130,), 0), ((1, 3000), (1, 3000), 1500), ((2, 3, 50), (2, 3, 70), 16),
+          ((2, 3, 50), (2, 3, 70), -1)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("form", ["symmetric", "tensor"])
+@pytest.mark.parametrize("terms", [1, 2, 3, 4])
+def test_fast_linear_attention_equals_the_reference(dtype, form, terms):
+    gen = torch.Generator().manual_seed(terms)
+    D = 4 if form == "tensor" and terms == 4 else 8
+    for qshape, kshape, chunk in SHAPES:
+        Q = (torch.randn(*qshape, D, generator=gen, dtype=torch.float64) / D**0.25).to(dtype)
+        Kt = (torch.randn(*kshape, D, generator=gen, dtype=torch.float64) / D**0.25).to(dtype)
+        V = torch.randn(*kshape, D, generator=gen, dtype=torch.float64).to(dtype)
+        fast = taylor_attention_linear(Q, Kt, V, terms, form, chunk=chunk)
+        reference = taylor_attention_linear_gather(Q, Kt, V, terms, form)
+        assert fast.shape == reference.shape and fast.dtype == dtype
+        # K = 4: the normaliser can come close to 0, so allow for its conditioning
+        assert relative_error(fast, reference) < TOLERANCE[dtype] * (50 if terms == 4 else 5), (qshape, chunk)
+
+
+def test_fast_linear_attention_equals_the_quadratic_form_batched():
+    gen = torch.Generator().manual_seed(4)
+    Q, Kt, V = (torch.randn(2, 3, 200, 16, generator=gen, dtype=torch.float64) / 2 for _ in range(3))
+    quadratic = taylor_attention_quadratic(Q, Kt, V, 3)
+    for chunk in (-1, 32, None):
+        assert torch.allclose(taylor_attention_linear(Q, Kt, V, 3, chunk=chunk), quadratic, rtol=1e-11, atol=1e-12)
+
+
+def test_reused_buffers_never_leak_between_calls():
+    """The per-thread plans keep buffers; a second input of the same shape must not see the first one's."""
+    gen = torch.Generator().manual_seed(6)
+    Q1, K1, V1, Q2, K2, V2 = (torch.randn(500, 8, generator=gen, dtype=torch.float64) for _ in range(6))
+    first = taylor_attention_linear(Q1, K1, V1)
+    second = taylor_attention_linear(Q2, K2, V2)
+    assert torch.allclose(second, taylor_attention_linear_gather(Q2, K2, V2), rtol=1e-11, atol=1e-12)
+    assert torch.allclose(first, taylor_attention_linear_gather(Q1, K1, V1), rtol=1e-11, atol=1e-12)
+    assert first.data_ptr() != second.data_ptr()  # each call returns a tensor of its own
+
+
+def test_gradients_flow_through_the_linear_form():
+    gen = torch.Generator().manual_seed(8)
+    Q, Kt, V = (torch.randn(20, 4, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    assert torch.autograd.gradcheck(lambda q, k, v: taylor_attention_linear(q, k, v, 3), (Q, Kt, V))
+
+
+def test_invalid_forms_and_terms_are_rejected_by_the_fast_path():
+    x = torch.zeros(4, 3)
+    with pytest.raises(ValueError):
+        taylor_attention_linear(x, x, x, 0)
+    with pytest.raises(ValueError):
+        taylor_attention_linear(x, x, x, 3, form="diagonal")
+
+
+# memory -----------------------------------------------------------------------------------------
+
+def test_default_chunk_keeps_a_slab_near_two_mebibytes():
+    for D in (4, 8, 16, 32, 64):
+        M = feature_dim(D, 3)
+        chunk = default_chunk(M, 4)
+        assert chunk % 256 == 0 and chunk >= 1024
+        assert chunk * M * 4 <= max(attention_module.SLAB_BYTES, 1024 * M * 4)
+
+
+def test_workspace_grows_like_L_D_not_L_M_or_L_squared():
+    D = 16
+    M = feature_dim(D, 3)
+    small, large = (linear_workspace_bytes(L, L, D, D) for L in (1 << 16, 1 << 17))
+    # doubling L past one slab adds only the O(L D) rows of [V 1]^T: far below L M or L^2
+    assert large - small == (1 << 16) * (D + 1) * 4
+    assert large < (1 << 17) * M * 4 / 4
+
+
+@pytest.mark.parametrize("L, D, chunk", [(4096, 8, 1024), (4096, 8, -1), (3000, 16, None), (6000, 32, -1)])
+def test_measured_peak_allocation_matches_the_workspace_bound(L, D, chunk):
+    """torch's own allocation records (profiler) stay within the buffers the code says it needs."""
+    from hw2.q1.measure import peak_allocated_bytes
+
+    gen = torch.Generator().manual_seed(L)
+    Q, Kt, V = (torch.randn(L, D, generator=gen) for _ in range(3))
+    peak = peak_allocated_bytes(lambda: taylor_attention_linear(Q, Kt, V, chunk=chunk), fresh_plans=True)
+    bound = linear_workspace_bytes(L, L, D, D, chunk=chunk) + Q.nbytes  # + the output
+    assert 0 < peak <= bound * 1.01 + 4096
+    assert peak < L * L * 4  # never an L x L matrix
+
+
+def test_exact_attention_peak_is_two_square_matrices():
+    from hw2.q1.measure import peak_allocated_bytes
+
+    L, D = 1024, 8
+    Q, Kt, V = (torch.randn(L, D) for _ in range(3))
+    peak = peak_allocated_bytes(lambda: softmax_attention(Q, Kt, V))
+    assert 2 * L * L * 4 <= peak < 2 * L * L * 4 + 4 * L * D * 4

@@ -67,3 +67,9 @@ def test_crossover_solves_cost_equality():
     ratio = (L_star / sym.M).subs(sym.M, sym.feature_dim_k3())
     assert sp.limit(ratio, sym.D, sp.oo) == 1
     assert 150 < sym.crossover_at(16) < 160
+
+
+def test_cost_terms_add_up_to_the_costs():
+    assert sp.expand(sum(sym.exact_cost_terms().values()) - (2 * sym.L**2 * sym.D + sym.L**2)) == 0
+    expected = 2 * sym.L * sym.M * sym.D + 2 * sym.L * sym.M + sym.L * sym.D
+    assert sp.expand(sum(sym.linear_cost_terms().values()) - expected) == 0

@@ -169,14 +169,25 @@ def negative_witness(terms: int) -> tuple[sp.Expr, sp.Expr] | None:
 
 # costs ---------------------------------------------------------------------------
 
+def exact_cost_terms() -> dict[str, sp.Expr]:
+    """Multiply-adds of Softmax(QK^T)V by step: QK^T (L^2 D), softmax (~L^2), times V (L^2 D)."""
+    return {"scores": L**2 * D, "softmax": L**2, "weighted sum": L**2 * D}
+
+
 def exact_cost() -> sp.Expr:
-    """Multiply-adds of Softmax(QK^T)V: QK^T (L^2 D), softmax (~L^2), times V (L^2 D)."""
-    return 2 * L**2 * D + L**2
+    """Multiply-adds of Softmax(QK^T)V: 2 L^2 D + L^2."""
+    return sum(exact_cost_terms().values())
+
+
+def linear_cost_terms() -> dict[str, sp.Expr]:
+    """Multiply-adds of D^-1 Phi(Q)(Phi(K)^T V) by step (the feature map itself not counted)."""
+    return {"Phi(K)^T V": L * M * D, "Phi(K)^T 1": L * M, "Phi(Q) kv": L * M * D, "Phi(Q) k_sum": L * M,
+            "division": L * D}
 
 
 def linear_cost() -> sp.Expr:
     """Multiply-adds of D^-1 Phi(Q)(Phi(K)^T V): two L M D products, two L M sums, L D divisions."""
-    return 2 * L * M * D + 2 * L * M + L * D
+    return sum(linear_cost_terms().values())
 
 
 def quadratic_taylor_cost() -> sp.Expr:

@@ -1,16 +1,540 @@
-"""Q1's findings: the claims its section makes, decided from its results."""
+"""Q1's findings: the claims its section makes, decided from its results.
+
+Timings are compared by the spread of their repeats (``compare_timings``); the error
+study compares two numbers of series terms on the same random draws (a paired
+bootstrap over the draws).  A cost model "predicts" the crossover when it is within
+the experiment's tolerance factor of the measured one for every D; where the time of
+a method goes is read from the measured breakdown, never assumed.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from pipeline.findings import Comparison, Listing, compare_paired, compare_timings
+
+MODEL_LABELS = {"predicted": "the operation count", "roofline": "the roofline",
+                "roofline_calls": "the roofline with per-call costs"}
+EXACT_PARTS = {"matmul_s": "the two matrix products", "softmax_s": "the softmax",
+               "fresh_pages_and_rest_s": "fresh pages for the two L×L tensors, and the rest"}
+LINEAR_PARTS = {"products": "the two matrix products", "feature_map": "building the features",
+                "input_copies": "copying the inputs", "division": "the division",
+                "other": "the rest (Python, dispatch, views, allocations)"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _raw(x: Any) -> Any:
+    """Return the plain data behind a ResultsView (or the value itself)."""
+    return getattr(x, "raw", x)
+
+
+def _share(part: float, total: float) -> float:
+    return part / total if total else 0.0
+
+
+def _ms(seconds: Any) -> Any:
+    """Return seconds in milliseconds (the report prints short times in ms; traced values stay traced)."""
+    return seconds * 1000
+
+
+@dataclass(frozen=True)
+class TimeComparison:
+    """A comparison of two times (lower is better), with its difference and noise in milliseconds for printing."""
+
+    comparison: Comparison
+
+    @property
+    def tied(self) -> bool:
+        return self.comparison.tied
+
+    @property
+    def a_ahead(self) -> bool:
+        return self.comparison.a_ahead
+
+    @property
+    def noise_known(self) -> bool:
+        return self.comparison.noise_known
+
+    @property
+    def magnitude_ms(self) -> Any:
+        return _ms(self.comparison.magnitude)
+
+    @property
+    def threshold_ms(self) -> float | None:
+        return None if self.comparison.threshold is None else self.comparison.threshold * 1000
+
+
+def _compare_times(a: Any, b: Any, repeats_a: Any, repeats_b: Any) -> TimeComparison:
+    """compare_timings of two median times (seconds) by the spread of their repeats."""
+    return TimeComparison(compare_timings(a, b, list(repeats_a), list(repeats_b)))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One component of a call's time: its name, seconds and share of the whole."""
+
+    name: str
+    seconds: float
+    share: float
+
+
+def _parts(values: Any, labels: dict[str, str], total: float) -> tuple[Part, ...]:
+    return tuple(Part(label, values[key], _share(values[key], total)) for key, label in labels.items())
+
+
+def _largest(parts: tuple[Part, ...]) -> Part:
+    return max(parts, key=lambda p: float(p.seconds))
+
+
+# --------------------------------------------------------------------------- feature sizes and checks
+
+
+@dataclass(frozen=True)
+class DimRow:
+    D: int
+    cells: tuple[tuple[int, int], ...]  # (symmetric, tensor) for each K of the table
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    Ks: tuple[int, ...]
+    rows: tuple[DimRow, ...]
+    mismatches: int  # feature maps whose output length differs from the formula
+
+    @property
+    def all_match(self) -> bool:
+        return self.mismatches == 0
+
+
+def dimensions(r: Any) -> Dimensions:
+    """Return the feature-size table by D and K, and how many built maps disagree with the formula."""
+    rows = list(r["dimensions"])
+    Ks = tuple(dict.fromkeys(int(row["K"]) for row in rows))
+    Ds = tuple(dict.fromkeys(int(row["D"]) for row in rows))
+    table = tuple(DimRow(D, tuple((row["symmetric"], row["tensor"]) for row in rows if int(row["D"]) == D))
+                  for D in Ds)
+    mismatches = sum(1 for row in rows if int(row["symmetric"]) != int(row["symmetric_measured"])
+                     or (row["tensor_measured"] is not None and int(row["tensor"]) != int(row["tensor_measured"])))
+    return Dimensions(Ks, table, mismatches)
+
+
+@dataclass(frozen=True)
+class Checks:
+    kernel_holding: int  # symbolic kernel identities that SymPy finds exactly zero
+    kernel_total: int
+
+    @property
+    def all_hold(self) -> bool:
+        return self.kernel_holding == self.kernel_total
+
+
+def checks(r: Any) -> Checks:
+    """Return how many of SymPy's kernel-identity checks hold."""
+    cases = list(r["symbolic"]["kernel_checks"])
+    return Checks(sum(1 for c in cases if c["holds"]), len(cases))
+
+
+# --------------------------------------------------------------------------- approximation error
+
+
+@dataclass(frozen=True)
+class ErrorStudy:
+    k3_first: Any  # the K = 3 point at the smallest spread
+    k3_last: Any  # and at the largest
+    has_k4: bool
+    k4_last: Any | None
+    k4_vs_k3: Comparison | None  # mean relative error over the same draws at the largest spread (lower is better)
+    dashed_K: tuple[int, ...]
+
+    @property
+    def k4_worse(self) -> bool:
+        return self.k4_vs_k3 is not None and self.k4_vs_k3.b_ahead
+
+    @property
+    def k4_better(self) -> bool:
+        return self.k4_vs_k3 is not None and self.k4_vs_k3.a_ahead
+
+    @property
+    def k4_tied(self) -> bool:
+        return self.k4_vs_k3 is not None and self.k4_vs_k3.tied
+
+
+def error_study(r: Any) -> ErrorStudy:
+    """Return the K = 3 error at both ends of the spread and K = 4 against K = 3 at the largest spread."""
+    curves = r["error"]["curves"]
+    k3 = curves["3"]
+    k4 = curves["4"] if "4" in curves else None
+    comparison = None
+    if k4 is not None:
+        a, b = k4[len(k4) - 1], k3[len(k3) - 1]
+        comparison = compare_paired(a["relative_error_mean"], b["relative_error_mean"], list(a["relative_error_trials"]),
+                                    list(b["relative_error_trials"]), higher_is_better=False, digits=4,
+                                    what="random draws")
+    return ErrorStudy(k3[0], k3[len(k3) - 1], k4 is not None, k4[len(k4) - 1] if k4 is not None else None,
+                      comparison, tuple(int(k) for k in r["error"]["dashed_K"]))
+
+
+# --------------------------------------------------------------------------- crossover and models
+
+
+@dataclass(frozen=True)
+class ModelPrediction:
+    model: str  # key: predicted (operation count), roofline, roofline_calls
+    crossover: float | None
+    ratio: float | None  # measured / predicted
+    within: bool  # within the tolerance factor
+
+
+@dataclass(frozen=True)
+class CrossoverRow:
+    D: int
+    M: int
+    measured: float | None
+    linear_faster_from_start: bool
+    L_first: int
+    L_last: int
+    predictions: tuple[ModelPrediction, ...]
+    exact_call_ms: float  # fixed cost of a call: time at the shortest L beyond its roofline time
+    linear_call_ms: float
+    linear_fixed_share: float | None  # linear_call_ms over the linear time at the measured crossover
+    fixed_L: int  # the length the fixed costs were taken at
+
+
+def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
+    """Return y at x on the piecewise-linear log-log curve through (xs, ys) (clamped at the ends)."""
+    lx = [math.log(float(v)) for v in xs]
+    ly = [math.log(float(v)) for v in ys]
+    t = math.log(float(x))
+    if t <= lx[0]:
+        return float(ys[0])
+    for i in range(1, len(lx)):
+        if t <= lx[i]:
+            w = (t - lx[i - 1]) / (lx[i] - lx[i - 1])
+            return math.exp(ly[i - 1] + w * (ly[i] - ly[i - 1]))
+    return float(ys[-1])
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    model: str
+    label: str
+    within_all: bool  # within the tolerance for every D with a measured crossover
+    worst_factor: float | None  # the largest max(ratio, 1/ratio) over D
+
+
+def _within(ratio: float | None, tolerance: float) -> bool:
+    return ratio is not None and 1 / tolerance <= float(ratio) <= tolerance
+
+
+def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
+    """Return per D the measured crossover and each model's prediction with its ratio."""
+    tol = float(r["timing"]["model_tolerance"])
+    rows = []
+    for s in r["timing"]["series"]:
+        preds = tuple(ModelPrediction(key, s[f"{key}_crossover"], s[f"ratio_to_{key}"],
+                                      _within(s[f"ratio_to_{key}"], tol)) for key in MODEL_LABELS)
+        calls = s["fixed_cost"]
+        measured = s["measured_crossover"]
+        share = None
+        if measured:
+            share = calls["linear_s"] / interpolate_loglog(list(s["L"]), list(s["linear_s"]), measured)
+        rows.append(CrossoverRow(int(s["D"]), s["M"], measured, bool(s["linear_faster_from_start"]),
+                                 s["L"][0], s["L"][len(s["L"]) - 1], preds, _ms(calls["exact_s"]),
+                                 _ms(calls["linear_s"]), share, calls["L"]))
+    return tuple(rows)
+
+
+def model_verdicts(rows: tuple[CrossoverRow, ...]) -> tuple[ModelVerdict, ...]:
+    """Return for each model whether it is within the tolerance for every D, and its worst factor."""
+    out = []
+    for i, key in enumerate(MODEL_LABELS):
+        preds = [row.predictions[i] for row in rows if row.measured]
+        factors = [max(float(p.ratio), 1 / float(p.ratio)) for p in preds if p.ratio]
+        out.append(ModelVerdict(key, MODEL_LABELS[key], bool(preds) and all(p.within for p in preds),
+                                max(factors) if factors else None))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- speed, scaling, breakdown
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    D: int
+    L: int
+    exact_ms: float
+    linear_ms: float
+    speedup: float  # exact / linear at the longest L
+    linear_vs_exact: TimeComparison  # lower time is better: a = linear
+    previous_L: int
+    previous_speedup: float
+    growth: float  # speed-up at the longest L over the one at the previous length
+    exact_exponent: float  # log(time ratio) / log(length ratio) over the last step of L
+    linear_exponent: float
+
+
+def speed_rows(r: Any) -> tuple[SpeedRow, ...]:
+    """Return per D the speed-up at the longest L, its noise, and how times scale over the last doubling."""
+    rows = []
+    for s in r["timing"]["series"]:
+        n = len(s["L"])
+        i, j = n - 1, max(n - 2, 0)
+        e, li = s["exact_s"], s["linear_s"]
+        step = math.log(float(s["L"][i]) / float(s["L"][j])) if i != j else float("nan")
+        rows.append(SpeedRow(
+            int(s["D"]), s["L"][i], _ms(e[i]), _ms(li[i]), e[i] / li[i],
+            _compare_times(li[i], e[i], s["linear_repeats"][i], s["exact_repeats"][i]),
+            # the growth is computed on plain floats: a trace of a ratio of ratios would read ambiguously
+            s["L"][j], e[j] / li[j], (float(e[i]) / float(li[i])) / (float(e[j]) / float(li[j])),
+            math.log(float(e[i]) / float(e[j])) / step, math.log(float(li[i]) / float(li[j])) / step))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class ExactAcrossD:
+    L: int
+    D_small: int
+    D_large: int
+    comparison: TimeComparison  # exact time at D_large against D_small
+    time_ratio: float
+    flops_ratio: float  # how much more arithmetic the larger D does
+
+    @property
+    def follows_arithmetic(self) -> bool:
+        """Whether the time grows at least halfway (geometrically) towards growing with the arithmetic."""
+        return not self.comparison.tied and float(self.time_ratio) >= math.sqrt(float(self.flops_ratio))
+
+
+def exact_across_D(r: Any) -> ExactAcrossD | None:
+    """Return how exact attention's time at the longest L changes from the smallest to the largest D."""
+    series = list(r["timing"]["series"])
+    if len(series) < 2:
+        return None
+    a, b = series[len(series) - 1], series[0]
+    i = len(a["L"]) - 1
+    L = float(a["L"][i])
+
+    def flops(D: float) -> float:
+        return 4 * L * L * D + 5 * L * L
+    return ExactAcrossD(a["L"][i], int(b["D"]), int(a["D"]),
+                        _compare_times(a["exact_s"][i], b["exact_s"][i], a["exact_repeats"][i],
+                                       b["exact_repeats"][i]),
+                        a["exact_s"][i] / b["exact_s"][i], flops(float(a["D"])) / flops(float(b["D"])))
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    D: int
+    L: int
+    exact_ms: float
+    exact_parts: tuple[Part, ...]
+    exact_largest: Part
+    fresh_pages_model_share: float  # the roofline's fresh-page time for the same call, as a share of exact_ms
+    linear_ms: float
+    linear_parts: tuple[Part, ...]
+    linear_largest: Part
+    products_gflops: float | None  # the linear path's two products alone
+
+
+@dataclass(frozen=True)
+class BreakdownAtL:
+    L: int
+    rows: tuple[BreakdownRow, ...]
+    exact_largest: str | None  # the component that is largest for every D, if one is
+    linear_largest: str | None
+
+
+def breakdowns(r: Any) -> tuple[BreakdownAtL, ...]:
+    """Return, per breakdown length, where each method's time goes for every D, and what dominates."""
+    by_L: dict[int, list[BreakdownRow]] = {}
+    for s in r["timing"]["series"]:
+        for b in s["breakdown"]:
+            ex, lin = b["exact"], b["linear"]
+            eparts = _parts(ex, EXACT_PARTS, ex["total_s"])
+            lparts = _parts(lin, LINEAR_PARTS, lin["total"])
+            by_L.setdefault(int(b["L"]), []).append(BreakdownRow(
+                int(s["D"]), b["L"], _ms(ex["total_s"]), eparts, _largest(eparts),
+                _share(ex["fresh_pages_model_s"], ex["total_s"]), _ms(lin["total"]), lparts, _largest(lparts),
+                b["linear_products_gflops"]))
+    out = []
+    for L, rows in sorted(by_L.items()):
+        out.append(BreakdownAtL(rows[0].L, tuple(rows), _common(row.exact_largest.name for row in rows),
+                                _common(row.linear_largest.name for row in rows)))
+    return tuple(out)
+
+
+def _common(names) -> str | None:
+    names = set(names)
+    return names.pop() if len(names) == 1 else None
+
+
+# --------------------------------------------------------------------------- share of the matmul rate
+
+
+@dataclass(frozen=True)
+class FractionRow:
+    D: int
+    points: tuple[Any, ...]  # results' fraction records (L, fraction, linear_gflops, matmul_gflops, ...)
+    meets_all: bool
+    profiled_L: int | None  # the longest breakdown L >= fraction_min_L
+    products_share: float | None  # there: the products' share of the call's time
+    products_fraction: float | None  # there: the products' own GFLOP/s over the matmul rate
+
+
+@dataclass(frozen=True)
+class Fractions:
+    target: float
+    min_L: int
+    rows: tuple[FractionRow, ...]
+    missed: Listing  # D values where some L misses the target
+    measured: bool  # whether any length reached fraction_min_L
+
+    @property
+    def missed_rows(self) -> tuple[FractionRow, ...]:
+        return tuple(row for row in self.rows if not row.meets_all)
+
+    @property
+    def slow_products(self) -> Listing:
+        """D values that miss the target and whose products alone run below it too."""
+        return Listing(tuple(row.D for row in self.missed_rows if row.products_fraction is not None
+                             and float(row.products_fraction) < float(self.target)))
+
+    @property
+    def fast_products(self) -> Listing:
+        """D values that miss the target although their products alone reach it: the rest holds them back."""
+        return Listing(tuple(row.D for row in self.missed_rows if row.products_fraction is not None
+                             and float(row.products_fraction) >= float(self.target)))
+
+    @property
+    def all_met(self) -> bool:
+        return self.measured and self.missed.empty
+
+
+def fractions(r: Any) -> Fractions:
+    """Return the linear path's share of the matmul rate per D and L, and why it falls short where it does."""
+    t = r["timing"]
+    rows = []
+    for s in t["series"]:
+        points = tuple(s["fractions"])
+        if not points:
+            continue
+        long = [b for b in s["breakdown"] if int(b["L"]) >= int(t["fraction_min_L"])]
+        share = frac = profiled = None
+        if long:
+            b = long[len(long) - 1]
+            profiled = b["L"]
+            share = _share(b["linear"]["products"], b["linear"]["total"])
+            probe = [p for p in points if int(p["L"]) == int(b["L"])]
+            if probe and b["linear_products_gflops"] is not None:
+                frac = b["linear_products_gflops"] / probe[0]["matmul_gflops"]
+        rows.append(FractionRow(int(s["D"]), points, all(bool(p["meets_target"]) for p in points), profiled,
+                                share, frac))
+    missed = Listing(tuple(row.D for row in rows if not row.meets_all))
+    return Fractions(t["fraction_target"], t["fraction_min_L"], tuple(rows), missed, bool(rows))
+
+
+# --------------------------------------------------------------------------- memory and roofline
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    D: int
+    linear_peak: int
+    workspace_formula: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    L: int
+    rows: tuple[MemoryRow, ...]
+    exact_peak: int
+    exact_D: int
+    ratio_to_largest_linear: float  # exact's peak over the largest linear peak
+
+
+def memory(r: Any) -> Memory:
+    """Return the measured peak allocations at the longest L: linear per D and exact."""
+    pm = r["timing"]["peak_memory"]
+    rows = tuple(MemoryRow(int(D), pm["linear"][D], pm["workspace_formula"][D]) for D in pm["linear"].keys())
+    largest = max(rows, key=lambda row: int(row.linear_peak))
+    return Memory(pm["L"], rows, pm["exact"], pm["exact_D"], pm["exact"] / largest.linear_peak)
+
+
+@dataclass(frozen=True)
+class RooflineRow:
+    D: int
+    L: int
+    exact: Any  # roofline point (gflops, intensity)
+    linear: Any
+    exact_memory_bound: bool  # below the ridge point of the DRAM roof
+    linear_memory_bound: bool
+
+
+def roofline_rows(r: Any) -> tuple[tuple[RooflineRow, ...], float]:
+    """Return each D's achieved rate and intensity at the longest L, and the DRAM ridge point (FLOP per byte)."""
+    rates = r["timing"]["rates"]
+    ridge = rates["matmul_gflops"] / rates["bandwidth_gbs"]["dram"]
+    rows = []
+    for s in r["timing"]["series"]:
+        pts = list(s["roofline_points"])
+        e = [p for p in pts if p["method"] == "exact"][-1]
+        li = [p for p in pts if p["method"] == "linear"][-1]
+        rows.append(RooflineRow(int(s["D"]), e["L"], e, li, float(e["intensity"]) < float(ridge),
+                                float(li["intensity"]) < float(ridge)))
+    return tuple(rows), ridge
+
+
+# --------------------------------------------------------------------------- all of Q1
 
 
 @dataclass(frozen=True)
 class Findings:
-    """What the Q1 section says (fields are added as the section is converted)."""
+    """What the Q1 section says."""
+
+    dims: Dimensions
+    checks: Checks
+    error: ErrorStudy
+    scores_L: int  # the longest timed length
+    scores_D: int  # the largest timed D
+    scores_exact_ms: float  # one exact call at (scores_L, scores_D)
+    scores_entries: int  # L x L at that length
+    scores_bytes: int  # one L x L tensor in the timing dtype
+    crossovers: tuple[CrossoverRow, ...]
+    models: tuple[ModelVerdict, ...]
+    explaining: Listing  # labels of the models within the tolerance for every D
+    speed: tuple[SpeedRow, ...]
+    exact_across_D: ExactAcrossD | None
+    breakdowns: tuple[BreakdownAtL, ...]
+    fractions: Fractions
+    memory: Memory
+    roofline: tuple[RooflineRow, ...]
+    ridge: float  # matmul rate / DRAM bandwidth (FLOP per byte)
+    tolerance: float
+
+    @property
+    def no_model_explains(self) -> bool:
+        return self.explaining.empty
 
 
 def findings(r: Any) -> Findings:
     """Return Q1's findings from its results (a ResultsView or a plain dict)."""
-    return Findings()
+    timing = r["timing"]
+    last = timing["series"][0]["L"]
+    L = last[len(last) - 1]
+    itemsize = {"float32": 4, "float64": 8}[str(timing["dtype"])]
+    rows = crossover_rows(r)
+    verdicts = model_verdicts(rows)
+    roof, ridge = roofline_rows(r)
+    return Findings(
+        dims=dimensions(r), checks=checks(r), error=error_study(r),
+        scores_L=L, scores_D=int(timing["series"][len(timing["series"]) - 1]["D"]),
+        scores_exact_ms=_ms(timing["series"][len(timing["series"]) - 1]["exact_s"][len(last) - 1]),
+        scores_entries=L * L, scores_bytes=L * L * itemsize,
+        crossovers=rows, models=verdicts, explaining=Listing(tuple(v.label for v in verdicts if v.within_all)),
+        speed=speed_rows(r), exact_across_D=exact_across_D(r), breakdowns=breakdowns(r),
+        fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
+        tolerance=timing["model_tolerance"])

@@ -1,0 +1,248 @@
+"""Q1's findings on made-up results: every verdict the section prints, including the ones that can go either way."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from pipeline.findings import q1
+from pipeline.report.values import ResultsView
+
+LS = [256, 512, 1024, 2048]
+K4_MINUS_K3 = [0.021, -0.019, 0.011, -0.009, 0.001]  # per draw: mean 0.001, spread 0.016
+
+
+def series(D, exact, linear, *, spread=0.01, crossover=700.0, ratios=(3.0, 2.5, 1.2), fractions=None,
+           breakdown=None):
+    """One D's timing series: times with repeats spread by ±spread, crossovers and model ratios."""
+    def repeats(t):
+        return [t * (1 - spread), t, t * (1 + spread)]
+    return {
+        "D": D, "M": (D + 1) * (D + 2) // 2, "L": list(LS), "exact_s": list(exact), "linear_s": list(linear),
+        "exact_repeats": [repeats(t) for t in exact], "linear_repeats": [repeats(t) for t in linear],
+        "measured_crossover": crossover, "linear_faster_from_start": False,
+        "predicted_crossover": crossover / ratios[0], "roofline_crossover": crossover / ratios[1],
+        "roofline_calls_crossover": crossover / ratios[2],
+        "ratio_to_predicted": ratios[0], "ratio_to_roofline": ratios[1], "ratio_to_roofline_calls": ratios[2],
+        "fractions": fractions or [], "breakdown": breakdown or [],
+        "fixed_cost": {"L": LS[0], "exact_s": 2e-5 if D == 8 else 3e-5, "linear_s": 1e-4 if D == 8 else 3e-4},
+        "roofline_points": [{"L": L, "method": m, "gflops": 10.0, "intensity": i}
+                            for L in LS for m, i in (("exact", 2.0), ("linear", 20.0))],
+    }
+
+
+def breakdown(L, exact_parts, linear_parts, products_gflops=20.0):
+    matmul, softmax, rest = exact_parts
+    products, features, copies, division, other = linear_parts
+    return {"L": L,
+            "exact": {"total_s": matmul + softmax + rest, "matmul_s": matmul, "softmax_s": softmax,
+                      "fresh_pages_and_rest_s": rest, "fresh_pages_model_s": rest * 0.8},
+            "linear": {"products": products, "feature_map": features, "input_copies": copies, "division": division,
+                       "other": other, "total": products + features + copies + division + other},
+            "linear_products_gflops": products_gflops}
+
+
+def error_point(scale, trials):
+    return {"scale": scale, "relative_error": sorted(trials)[len(trials) // 2], "total_variation": 0.1,
+            "relative_error_mean": sum(trials) / len(trials), "relative_error_trials": list(trials),
+            "total_variation_trials": [0.1] * len(trials), "negative_weight_fraction": 0.0,
+            "nonpositive_normaliser_fraction": 0.0}
+
+
+def results(**overrides):
+    quadratic = [1e-4 * (L / 256) ** 2 for L in LS]
+    linear = [2e-4 * L / 256 for L in LS]
+    k3 = [0.93, 0.95, 0.92, 0.94, 0.93]
+    r = {
+        "dimensions": [{"D": D, "K": K, "symmetric": math.comb(D + K - 1, K - 1), "tensor": sum(D**n for n in range(K)),
+                        "symmetric_measured": math.comb(D + K - 1, K - 1),
+                        "tensor_measured": sum(D**n for n in range(K))} for D in (2, 4) for K in (2, 3)],
+        "symbolic": {"kernel_checks": [{"holds": True}] * 5 + [{"holds": False}]},
+        "error": {"curves": {"3": [error_point(0.25, [0.01] * 5), error_point(4.0, k3)],
+                             "4": [error_point(0.25, [0.005] * 5),
+                                   error_point(4.0, [x + d for x, d in zip(k3, K4_MINUS_K3)])]},
+                  "dashed_K": [2, 4]},
+        "timing": {
+            "dtype": "float32", "model_tolerance": 2.0, "fraction_target": 0.3, "fraction_min_L": 1024,
+            "rates": {"matmul_gflops": 100.0, "bandwidth_gbs": {"dram": 20.0}},
+            "peak_memory": {"L": 2048, "linear": {"8": 1 << 20, "32": 4 << 20},
+                            "workspace_formula": {"8": 1 << 20, "32": 4 << 20}, "exact": 32 << 20, "exact_D": 8},
+            "series": [series(8, quadratic, linear), series(32, quadratic, [3 * t for t in linear])],
+        },
+    }
+    for path, value in overrides.items():
+        target = r
+        keys = path.split(".")
+        for key in keys[:-1]:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[keys[-1]] = value
+    return r
+
+
+# --------------------------------------------------------------------------- error study
+
+
+def test_a_gap_inside_the_spread_over_draws_is_a_tie():
+    """The seed report's "0.93 against 0.93": K = 4 a hair above K = 3 on average, the draws' differences vary more."""
+    f = q1.findings(results())
+    assert f.error.k4_tied and not f.error.k4_worse and not f.error.k4_better
+    assert f.error.k4_vs_k3.magnitude == pytest.approx(0.001)
+    assert f.error.dashed_K == (2, 4)
+
+
+def test_a_constant_gap_on_paired_draws_is_a_verdict():
+    """Paired draws: the same small gap on every draw is real, however much the draws themselves vary."""
+    r = results()
+    r["error"]["curves"]["4"][1] = error_point(4.0, [x + 0.001 for x in [0.93, 0.95, 0.92, 0.94, 0.93]])
+    assert q1.findings(r).error.k4_worse
+
+
+def test_a_gap_beyond_the_spread_is_a_verdict():
+    r = results()
+    r["error"]["curves"]["4"][1] = error_point(4.0, [x + 0.5 for x in [0.93, 0.95, 0.92, 0.94, 0.93]])
+    f = q1.findings(r)
+    assert f.error.k4_worse and not f.error.k4_tied
+    r["error"]["curves"]["4"][1] = error_point(4.0, [x - 0.5 for x in [0.93, 0.95, 0.92, 0.94, 0.93]])
+    assert q1.findings(r).error.k4_better
+
+
+def test_without_four_terms_there_is_no_comparison():
+    r = results()
+    del r["error"]["curves"]["4"]
+    f = q1.findings(r)
+    assert not f.error.has_k4 and f.error.k4_vs_k3 is None and not f.error.k4_tied
+
+
+# --------------------------------------------------------------------------- tables and checks
+
+
+def test_dimension_table_groups_by_D_and_counts_mismatches():
+    f = q1.findings(results())
+    assert f.dims.Ks == (2, 3) and [row.D for row in f.dims.rows] == [2, 4]
+    assert f.dims.rows[1].cells == ((5, 5), (15, 21)) and f.dims.all_match
+    r = results()
+    r["dimensions"][3]["symmetric_measured"] = 14
+    assert q1.findings(r).dims.mismatches == 1
+
+
+def test_kernel_checks_are_counted():
+    f = q1.findings(results())
+    assert (f.checks.kernel_holding, f.checks.kernel_total) == (5, 6) and not f.checks.all_hold
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_the_models_within_tolerance_for_every_D_explain_the_data():
+    f = q1.findings(results())
+    assert f.explaining.items == ("the roofline with per-call costs",)
+    by_name = {v.model: v for v in f.models}
+    assert not by_name["predicted"].within_all and by_name["predicted"].worst_factor == pytest.approx(3.0)
+    assert by_name["roofline_calls"].within_all
+
+
+def test_one_D_outside_the_tolerance_fails_the_model():
+    r = results()
+    r["timing"]["series"][1]["ratio_to_roofline_calls"] = 0.4  # predicted 2.5x too high for D = 32
+    f = q1.findings(r)
+    assert f.no_model_explains
+    assert {v.model: v for v in f.models}["roofline_calls"].worst_factor == pytest.approx(2.5)
+
+
+def test_fixed_cost_share_at_the_crossover_interpolates_the_linear_times():
+    f = q1.findings(results())
+    row = f.crossovers[0]
+    # linear time is 2e-4 * L / 256 s, so at L* = 700 it is 5.47e-4 s; the call costs 1e-4 s
+    assert row.linear_fixed_share == pytest.approx(1e-4 / (2e-4 * 700 / 256), rel=1e-9)
+    assert row.linear_call_ms == pytest.approx(0.1)
+
+
+def test_loglog_interpolation_is_exact_for_power_laws():
+    xs, ys = [1, 10, 100], [1, 100, 10000]
+    assert q1.interpolate_loglog(xs, ys, 31.6227766) == pytest.approx(1000, rel=1e-6)
+    assert q1.interpolate_loglog(xs, ys, 0.5) == 1 and q1.interpolate_loglog(xs, ys, 1000) == 10000
+
+
+# --------------------------------------------------------------------------- speed and scaling
+
+
+def test_speed_up_growth_and_exponents_follow_the_times():
+    f = q1.findings(results())
+    s = f.speed[0]
+    assert s.speedup == pytest.approx((1e-4 * 64) / (2e-4 * 8))
+    assert s.growth == pytest.approx(2.0) and s.exact_exponent == pytest.approx(2.0)
+    assert s.linear_exponent == pytest.approx(1.0)
+    assert s.linear_vs_exact.a_ahead  # linear is faster, far beyond a 1% spread
+    assert s.exact_ms == pytest.approx(6.4)
+
+
+def test_equal_exact_times_across_D_are_a_tie_and_do_not_follow_the_arithmetic():
+    f = q1.findings(results())
+    x = f.exact_across_D
+    assert (x.D_small, x.D_large) == (8, 32) and x.comparison.tied and not x.follows_arithmetic
+    assert x.flops_ratio == pytest.approx((4 * 32 + 5) / (4 * 8 + 5))
+
+
+def test_exact_times_that_grow_with_D_follow_the_arithmetic():
+    r = results()
+    r["timing"]["series"][1] = series(32, [4 * t for t in r["timing"]["series"][0]["exact_s"]],
+                                      r["timing"]["series"][1]["linear_s"])
+    x = q1.findings(r).exact_across_D
+    assert not x.comparison.tied and x.follows_arithmetic and x.time_ratio == pytest.approx(4.0)
+
+
+# --------------------------------------------------------------------------- breakdown and fractions
+
+
+def test_the_largest_part_is_named_only_when_every_D_agrees():
+    r = results()
+    r["timing"]["series"][0]["breakdown"] = [breakdown(2048, (0.1, 0.1, 0.8), (0.5, 0.1, 0.1, 0.05, 0.25))]
+    r["timing"]["series"][1]["breakdown"] = [breakdown(2048, (0.2, 0.1, 0.7), (0.2, 0.1, 0.1, 0.05, 0.55))]
+    (b,) = q1.findings(r).breakdowns
+    assert b.L == 2048 and b.exact_largest == q1.EXACT_PARTS["fresh_pages_and_rest_s"]
+    assert b.linear_largest is None  # products for D = 8, the rest for D = 32
+    assert b.rows[0].exact_parts[2].share == pytest.approx(0.8)
+    assert b.rows[0].fresh_pages_model_share == pytest.approx(0.64)
+
+
+def test_fractions_name_the_D_that_miss_the_target_and_why():
+    r = results()
+    r["timing"]["series"][0]["fractions"] = [{"L": 2048, "fraction": 0.12, "linear_gflops": 12.0,
+                                              "matmul_gflops": 100.0, "meets_target": False}]
+    r["timing"]["series"][1]["fractions"] = [{"L": 2048, "fraction": 0.45, "linear_gflops": 45.0,
+                                              "matmul_gflops": 100.0, "meets_target": True}]
+    r["timing"]["series"][0]["breakdown"] = [breakdown(2048, (0.1, 0.1, 0.8), (0.4, 0.2, 0.2, 0.1, 0.1), 25.0)]
+    f = q1.findings(r).fractions
+    assert f.measured and not f.all_met and f.missed.items == (8,)
+    (row,) = f.missed_rows
+    assert row.profiled_L == 2048 and row.products_share == pytest.approx(0.4)
+    assert row.products_fraction == pytest.approx(0.25)
+    assert f.slow_products.items == (8,) and f.fast_products.empty
+    r["timing"]["series"][0]["breakdown"][0]["linear_products_gflops"] = 60.0
+    f = q1.findings(r).fractions
+    assert f.slow_products.empty and f.fast_products.items == (8,)
+
+
+def test_no_long_lengths_means_no_fraction_claim():
+    f = q1.findings(results()).fractions
+    assert not f.measured and not f.all_met
+
+
+# --------------------------------------------------------------------------- memory, roofline, tracing
+
+
+def test_memory_and_roofline():
+    f = q1.findings(results())
+    assert f.memory.ratio_to_largest_linear == pytest.approx(8.0)
+    assert f.ridge == pytest.approx(5.0)
+    assert f.roofline[0].exact_memory_bound and not f.roofline[0].linear_memory_bound
+    assert f.scores_entries == 2048 * 2048 and f.scores_bytes == 2048 * 2048 * 4
+
+
+def test_derived_numbers_keep_their_trace(tmp_path):
+    path = tmp_path / "results.json"
+    f = q1.findings(ResultsView(copy.deepcopy(results()), path, "make q1"))
+    assert "timing.series[0].exact_s[3] / timing.series[0].linear_s[3]" in f.speed[0].speedup.trace
+    assert "timing.series[1].exact_s[3]" in f.exact_across_D.time_ratio.trace

@@ -1,0 +1,56 @@
+"""The measuring helpers: repeats are all kept, rounds interleave, rates come out positive (nothing is timed here)."""
+
+from __future__ import annotations
+
+import torch
+
+from hw2.q1 import measure
+from hw2.q1.attention import softmax_attention
+
+
+def test_wall_times_keeps_every_repeat_and_respects_the_budget():
+    calls = []
+    times = measure.wall_times(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(times) == 5 and len(calls) == 7 and all(t >= 0 for t in times)
+    # a budget of zero still gives min_repeats
+    assert len(measure.wall_times(lambda: None, repeats=10, budget_s=0.0, min_repeats=3)) == 3
+
+
+def test_interleaved_rounds_call_each_function_in_turn():
+    order = []
+    times = measure.interleaved_times({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                                      rounds=3, budget_s=float("inf"))
+    assert order == ["a", "b"] * 4  # one warm-up each, then three rounds
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+
+
+def test_cache_sizes_are_positive_and_ordered():
+    sizes = measure.cache_sizes()
+    assert 0 < sizes["l2"] < sizes["l3"]
+
+
+def test_call_costs_and_exact_steps_run():
+    costs, info = measure.call_costs(8, repeats=3)
+    assert costs.exact > 0 and costs.linear > 0 and costs.slab >= 0
+    assert set(info["samples"]) == {"exact", "linear", "two_slabs", "four_slabs"}
+    Q, K, V = (torch.randn(64, 8) for _ in range(3))
+    steps = measure.exact_step_functions(Q, K, V)
+    assert set(steps) == {"scores_in_place", "softmax_in_place", "weighted_sum_in_place"}
+    # run in order, the in-place steps compute what softmax_attention computes
+    steps["scores_in_place"]()
+    steps["softmax_in_place"]()
+    Z = steps["weighted_sum_in_place"]()
+    assert torch.allclose(Z, softmax_attention(Q, K, V), atol=1e-5)
+
+
+def test_linear_profile_accounts_for_the_whole_call():
+    Q, K, V = (torch.randn(2048, 8) for _ in range(3))
+    profile = measure.linear_profile(Q, K, V, calls=2)
+    parts = sum(v for k, v in profile.items() if k != "total")
+    assert profile["products"] > 0 and profile["feature_map"] > 0
+    assert parts >= profile["total"] * (1 - 1e-9)  # "other" holds whatever the operators do not
+
+
+def test_peak_allocated_bytes_sees_a_known_allocation():
+    peak = measure.peak_allocated_bytes(lambda: torch.empty(1 << 20).fill_(1.0) + 1)
+    assert 8 << 20 <= peak < 9 << 20  # two 4 MiB tensors alive at once
