@@ -59,12 +59,16 @@ def results(pooled=None, plain=None, *, n_val=3000, n_test=529, seeds=(42,), pro
     best = max((r for r in pooled if not r["diverged"]), key=lambda r: r["final_val_acc"], default=None)
     q22 = next((r for r in plain if best is not None and r["lr"] == best["lr"]), None)
     return {
-        "meta": {"command": "python -m experiments.q2_cnn --profile default", "finished": "2026-11-28T00:00:00+00:00",
+        "meta": {"experiment": "q2_cnn", "profile": "default", "command": "python -m experiments.q2_cnn --profile default", "finished": "2026-11-28T00:00:00+00:00",
                  "wall_time_s": 100.0, "hardware": {"device": "cpu", "torch_threads": 2}, "git": {"commit": None}},
         "data": {"source": "stand-in", "path": "data/x.npz", "filename": "x.npz", "sha256": "ab" * 32,
                  "split_sizes": {"train": 24000, "val": n_val, "test": n_test}, "class_names": CLASSES,
                  "class_descriptions": ["a", "b", "c", "d"], "class_counts": {"train": [8243, 2515, 1909, 11333]},
-                 "test_set": "course529", "course_test_counts": [182, 55, 42, 250]},
+                 "test_set": "course529", "course_test_counts": [182, 55, 42, 250],
+                 "search": {"dataset": "OCTMNIST", "requested": "standin", "candidates": [
+                     {"path": "data/octmnist.npz", "origin": "data/", "exists": False}],
+                     "found": None, "used": "standin", "used_path": None, "standin_path": "data/x.npz",
+                     "reason": "stand-in requested"}},
         "training": {"seeds": list(seeds), "seed": seeds[0], "steps_per_epoch": 3000, "real_steps_per_epoch": 12185,
                      "real_train_images": 97477, "epochs": 15, "lrs": [0.1, 0.01, 0.001], "device": "cpu",
                      "batch_size": 8, "optimizer": "SGD", "dropout": 0.7, "pixel_scale": 256.0},

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from hw2.q2.cnn import IMAGE_SIZE
 from hw2.q2.sweep import best_run
 from hw2.stats import binomial_se, difference_se
+from pipeline.findings.data import DataFindings, data_findings
 from pipeline.findings import Comparison, Listing, compare_accuracies, compare_over_seeds, noise_free
 
 VARIANT_LABELS = {"maxpool": "with max-pooling", "no_maxpool": "without max-pooling"}
@@ -675,6 +676,7 @@ class Findings:
     """What the Q2 section says."""
 
     data: DataUsed
+    source: DataFindings  # where the real data set was looked for, and whether it was used
     model: Model
     training: Training
     rows: tuple[SweepRow, ...]
@@ -708,7 +710,7 @@ def _training(r: Any) -> Training:
 
 def findings(r: Any) -> Findings:
     """Return Q2's findings from its results (a ResultsView or a plain dict)."""
-    return Findings(data=data_used(r), model=_model(r), training=_training(r), rows=sweep_rows(r),
+    return Findings(data=data_used(r), source=data_findings(r["data"]["search"]), model=_model(r), training=_training(r), rows=sweep_rows(r),
                     choice=lr_choice(r, "maxpool"), plain_choice=lr_choice(r, "no_maxpool"), plateau=plateau(r),
                     printout=printout_lag(r), pooling=pooling_comparison(r), baseline=baseline_comparison(r),
                     probes=probes(r), shifts=shifts(r), agreement=agreement(r))

@@ -41,6 +41,17 @@ class SectionStatus:
 
 MAX_REASONS = 4  # a note names at most this many changes; make status lists them all
 
+# what a section whose status is not known (a section rendered on its own, in a test) says: nothing
+UNKNOWN_STATUS = SectionStatus(stale=False, reasons=Listing(()), more_reasons=0, fix="", overrides=Listing(()),
+                               back_to_profile="")
+
+
+class SectionStatuses(dict):
+    """Section statuses by experiment name; a section without one gets ``UNKNOWN_STATUS`` (no note)."""
+
+    def __missing__(self, key: str) -> SectionStatus:
+        return UNKNOWN_STATUS
+
 
 def section_status(status: "ExperimentStatus") -> SectionStatus:
     """Return what a section's note says, from its experiment's status (pipeline.status)."""
@@ -60,7 +71,7 @@ class ReportFindings:
     base: str  # quick, default or homework
     n_seeds: int  # 1 unless the profile is <base>-seeds<N>
     renderer: str
-    sections: dict[str, SectionStatus] = field(default_factory=dict)  # by experiment name
+    sections: dict[str, SectionStatus] = field(default_factory=SectionStatuses)  # by experiment name
 
     @property
     def is_default(self) -> bool:
@@ -96,5 +107,5 @@ class ReportFindings:
 def findings(profile: str, renderer: str, statuses: Iterable["ExperimentStatus"] = ()) -> ReportFindings:
     """Return the report-level findings for ``profile`` rendered by ``renderer``, with each section's status."""
     base, n_seeds = split_profile(profile)
-    sections: dict[str, Any] = {status.name: section_status(status) for status in statuses}
+    sections = SectionStatuses({status.name: section_status(status) for status in statuses})
     return ReportFindings(profile=profile, base=base, n_seeds=n_seeds or 1, renderer=renderer, sections=sections)

@@ -85,6 +85,7 @@ def make_environment(templates: Path | None = None) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(FILTERS)
+    env.globals["report"] = report_findings("default", "")  # replaced by the build's own; lets a section render alone
     return env
 
 
