@@ -28,8 +28,7 @@ help: ## list the targets
 	@echo "       (PROFILE defaults to default; SEEDS=3 repeats training over 3 seeds and reports mean ± sd;"
 	@echo "        DATA=real runs Q2 and Q3 on the real data sets; make test ARGS='-k q2' passes ARGS to pytest;"
 	@echo "        make data DATASET=octmnist|ljspeech fetches one data set, both by default)"
-	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /	/' | awk -F'	' '{printf "  %-10s %s
-", $$1, $$2}'
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
