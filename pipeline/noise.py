@@ -306,6 +306,11 @@ RULES: dict[str, list[tuple[str, Estimator]]] = {
         ("q2_2.own_best_lr", unknown("a learning rate chosen on noisy accuracies")),
         ("**n_diverged*", unknown("whether a run diverges can turn on rounding")),
         ("**.resumed_after_epoch", unknown("bookkeeping of an interrupted run")),
+        ("agreement.**", unknown("how long the fast path follows the plain loop step by step depends on the "
+                                 "CPU's float rounding")),
+        ("**.shift_acc[*].acc", ACC_TEST),
+        ("timing.load_average", unknown("what else ran on the machine")),
+        ("timing.cores", unknown("the machine's core count")),
         ("timing.images_per_s", timing("a throughput")),
         ("**_s", timing()),
     ],

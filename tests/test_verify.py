@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -43,6 +44,16 @@ def edit(root: Path, profile: str, name: str, change) -> None:
 def rows(stdout: str, verdict: str) -> list[str]:
     """The numbers (last column) of the table rows with ``verdict``."""
     return [line.split()[-1] for line in stdout.splitlines() if line.strip().startswith(verdict)]
+
+
+def flagged_only_through(stdout: str, verdict: str, key: str) -> bool:
+    """True when the rows with ``verdict`` are the value at ``key`` and numbers derived from it.
+
+    The report also prints gaps computed from a value (test accuracy minus the baseline's, say):
+    when the value moves, they move with it, and each such row's trace names the key.
+    """
+    lines = [line for line in stdout.splitlines() if line.strip().startswith(verdict)]
+    return any(line.split()[-1] == key for line in lines) and all(key in line for line in lines)
 
 
 def verdict(stdout: str) -> str:
@@ -105,12 +116,13 @@ def test_a_number_beyond_its_noise_fails_and_is_the_row_flagged(committed_and_re
     proc = pipeline_cli("verify", "--profile", "quick", "--exp", "q2", "--results-dir", str(committed),
                         "--against", str(rerun))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert rows(proc.stdout, OUTSIDE) == [f"{KEY}.test_acc"]
+    assert flagged_only_through(proc.stdout, OUTSIDE, f"{KEY}.test_acc")
     assert verdict(proc.stdout).startswith("verdict: DOES NOT REPRODUCE")
     record = json.loads((committed / "quick" / "verification.json").read_text())
     entry = record["experiments"]["q2_cnn"]
     assert entry["verdict"] == "does not reproduce"
-    assert [d["number"] for d in entry["disagreements"]] == [f"{KEY}.test_acc"]
+    assert f"{KEY}.test_acc" in [d["number"] for d in entry["disagreements"]]
+    assert all(f"{KEY}.test_acc" in d["number"] for d in entry["disagreements"])
 
 
 @pytest.mark.slow
@@ -125,7 +137,7 @@ def test_a_change_within_noise_passes(committed_and_rerun):
     proc = pipeline_cli("verify", "--profile", "quick", "--exp", "q2", "--results-dir", str(committed),
                         "--against", str(rerun), "--no-record")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert rows(proc.stdout, WITHIN) == [f"{KEY}.final_val_acc"] and not rows(proc.stdout, OUTSIDE)
+    assert flagged_only_through(proc.stdout, WITHIN, f"{KEY}.final_val_acc") and not rows(proc.stdout, OUTSIDE)
     assert not (committed / "quick" / "verification.json").exists()
 
 
@@ -136,7 +148,7 @@ def test_a_printed_value_missing_from_the_rerun_fails(committed_and_rerun):
     proc = pipeline_cli("verify", "--profile", "quick", "--exp", "q2", "--results-dir", str(committed),
                         "--against", str(rerun), "--no-record")
     assert proc.returncode == 1
-    assert rows(proc.stdout, MISSING) == [f"{KEY}.test_acc"]
+    assert flagged_only_through(proc.stdout, MISSING, f"{KEY}.test_acc")
 
 
 @pytest.mark.slow
@@ -195,4 +207,4 @@ def test_the_appendix_shows_the_verification_record(committed_and_rerun):
     sections = read_sections("quick", committed, ["q2_cnn"])
     text = fill_templates("quick", sections, Renderer("none", "none"), "figures/quick")
     block = text.split("## Reproduction check", 1)[1]
-    assert "**does not reproduce**: 1 of its" in block and f"`{KEY}.test_acc`" in block
+    assert re.search(r"\*\*does not reproduce\*\*: \d+ of its", block) and f"`{KEY}.test_acc`" in block
