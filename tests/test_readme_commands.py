@@ -85,6 +85,10 @@ def tree(tmp_path_factory, quick_report, working_tree_copier):
     root = working_tree_copier(base / "tree")
     _, _, _, out = quick_report
     results = Path(shutil.copytree(out.parent / "results", base / "results"))
+    # the results are committed, as results/default is in the project, so that `make diff REV=HEAD` has a revision
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    for args in (["init", "-q"], ["add", "results"], ["commit", "-q", "-m", "quick results"]):
+        subprocess.run(git + args, cwd=base, check=True, capture_output=True)
     env = {**os.environ, "PROFILE": "quick", "HW2_RESULTS_DIR": str(results),
            "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     env.pop("JOBS", None), env.pop("EXECUTOR", None), env.pop("DATA", None)
