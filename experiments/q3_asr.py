@@ -29,7 +29,7 @@ from hw2.q3.audio_probe import audio_dependence
 from hw2.q3.ljspeech import find_ljspeech, read_metadata, search_places, split_by_index
 from hw2.q3.model import ASRConfig, build_model
 from hw2.q3.standin import ensure_standin, standin_dir, standin_params
-from hw2.q3.text_metrics import mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown
+from hw2.q3.text_metrics import mean_scores, transcript_words, prediction_string, reference_string, score_pair, similarity_breakdown
 from hw2.q3.tokenizer import DECODER_LEN, MAX_CHARS, VOCAB_SIZE, decode
 from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, TrainConfig, evaluate, load_speech_set, train
 from hw2.stats import combine_metrics, seed_list
@@ -230,7 +230,7 @@ def train_and_test(sets: dict[str, SpeechSet], name: str, seed: int, cfg: Settin
     """Train decoder ``name`` with ``seed`` and return (model, history, test evaluation)."""
     model = build_model(model_cfg, name, seed)
     history = train(model, sets["train"], sets["val"], train_cfg, device, seed, ctx.progress, log,
-                    ctx.checkpoints, f"q3-{name}-seed{seed}", between_steps)
+                    ctx.checkpoints, f"q3-{name}-seed{seed}", between_steps, transcript_words(sets["train"].texts))
     test = evaluate(model, sets["test"], cfg.eval_batch_size, device, cfg.pad_to_frames, cfg.max_decode_steps)
     log(f"{name} seed {seed} test: loss {test['loss']:.3f} "
         + " ".join(f"{k} {v:.3f}" for k, v in test["scores"].items()))
@@ -270,7 +270,8 @@ def decoder_job(sets: dict[str, SpeechSet], name: str, cfg: Settings, train_cfg:
         "untrained": {"loss": untrained["loss"], "text_loss": untrained["text_loss"], **untrained["scores"]},
         "per_clip": {"trained": per_clip_record(test), "untrained": per_clip_record(untrained)},
         "audio": {**audio, "own": {**audio["own"], "per_clip_text_loss": rounded(audio["own"]["per_clip_text_loss"])},
-                  "other": {**audio["other"], "per_clip_text_loss": rounded(audio["other"]["per_clip_text_loss"])},
+                  "other": {**audio["other"], "per_clip_text_loss": rounded(audio["other"]["per_clip_text_loss"]),
+                            "per_clip_cer": rounded(audio["other"]["per_clip_cer"])},
                   "silence": {**audio["silence"],
                               "per_clip_text_loss": rounded(audio["silence"]["per_clip_text_loss"])}},
         "epoch_time_s": sum(h["train_time_s"] + h["val_time_s"] for h in history) / len(history),
@@ -337,6 +338,7 @@ def train_and_test_both(ctx: RunContext) -> dict:
             for name, utts in splits.items()}
     timings["features_s"] = time.perf_counter() - t0
     corpus["hours_per_split"] = {name: data.seconds() / 3600 for name, data in sets.items()}
+    corpus["train_words"] = len(transcript_words(sets["train"].texts))  # distinct words of the training transcripts
 
     train_cfg, model_cfg = training_configs(cfg, sets)
     t0 = time.perf_counter()

@@ -25,7 +25,7 @@ import torch
 
 from hw2.q3.features import HOP, log_mel_spectrogram, mel_filterbank
 from hw2.q3.model import SpeechRecognizer
-from hw2.q3.text_metrics import corpus_words, known_word_fraction, prediction_string, score_details, summarize
+from hw2.q3.text_metrics import known_word_fraction, transcript_words, prediction_string, score_details, summarize
 from hw2.q3.tokenizer import encode, strip_special
 from hw2.q3.training import SpeechSet, evaluate
 
@@ -70,7 +70,7 @@ def fluency(outputs: list[str], train_texts: list[str]) -> dict:
     """
     texts = [prediction_string(o).replace("@", "") for o in outputs]
     training = {strip_special(encode(t)) for t in train_texts}
-    words = corpus_words(list(training))
+    words = transcript_words(train_texts)
     all_words = [w for t in texts for w in t.split()]
     known = sum(known_word_fraction(t, words) * len(t.split()) for t in texts)
     top, count = Counter(texts).most_common(1)[0]
@@ -96,14 +96,14 @@ def audio_dependence(model: SpeechRecognizer, data: SpeechSet, own: dict, train_
     swapped = evaluate(model, with_audio_of(data, order), batch_size, device, decode_text=False)
     silent = evaluate(model, with_silence(data, filterbank_rate), batch_size, device, max_steps=max_steps)
     references = own["references"]
-    donor_outputs = [own["decoded"][j] for j in order]
+    donor = [score_details(r, own["decoded"][j]) for r, j in zip(references, order)]
     return {
         "clips": len(data),
         "derangement_seed": seed,
         "own": {"text_loss": own["text_loss"], "per_clip_text_loss": own["per_clip"]["text_loss"],
                 "scores": own["scores"], **fluency(own["decoded"], train_texts)},
         "other": {"text_loss": swapped["text_loss"], "per_clip_text_loss": swapped["per_clip"]["text_loss"],
-                  "scores": summarize([score_details(r, o) for r, o in zip(references, donor_outputs)])},
+                  "scores": summarize(donor), "per_clip_cer": [d.cer for d in donor]},
         "silence": {"text_loss": silent["text_loss"], "per_clip_text_loss": silent["per_clip"]["text_loss"],
                     "scores": silent["scores"], "ended": sum(silent["per_clip"]["ended"]) / len(data),
                     **fluency(silent["decoded"], train_texts)},

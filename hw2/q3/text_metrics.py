@@ -211,6 +211,14 @@ def corpus_words(texts: list[str]) -> set[str]:
     return {word for text in texts for word in words_of(text)}
 
 
+def transcript_words(texts: list[str]) -> set[str]:
+    """Return the words of raw transcripts as a perfect decoder would write them (tokenized: lowercase,
+    cut to 97 characters, unknown characters as ``#``)."""
+    from hw2.q3.tokenizer import encode, strip_special
+
+    return corpus_words([strip_special(encode(t)) for t in texts])
+
+
 def known_word_fraction(text: str, words: set[str]) -> float:
     """Return the fraction of the words of ``text`` that are in ``words`` (0 for a text without words)."""
     tokens = words_of(text)

@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from hw2.q3.features import log_mel_spectrogram, mel_filterbank
 from hw2.q3.ljspeech import Utterance, read_wav
 from hw2.q3.model import SpeechRecognizer
-from hw2.q3.text_metrics import PairScore, prediction_string, score_details, summarize
-from hw2.q3.tokenizer import DECODER_LEN, PAD, decode, encode_batch
+from hw2.q3.text_metrics import (PairScore, character_error_rate, known_word_fraction, prediction_string,
+                                 score_details, summarize, words_of)
+from hw2.q3.tokenizer import DECODER_LEN, PAD, decode, encode_batch, strip_special
 
 if TYPE_CHECKING:
     from hw2.resume import CheckpointStore
@@ -247,14 +248,16 @@ def per_clip_scores(details: list[PairScore]) -> dict[str, list]:
 def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg: TrainConfig,
           device: torch.device, seed: int, progress: bool = False,
           log: Callable[[str], None] | None = None, checkpoints: CheckpointStore | None = None,
-          checkpoint_name: str | None = None, between_steps: Callable[[], None] | None = None) -> list[dict]:
+          checkpoint_name: str | None = None, between_steps: Callable[[], None] | None = None,
+          words: set[str] | None = None) -> list[dict]:
     """Train ``model`` as the course does and return one record per epoch (losses, scores, times, lr).
 
     With ``checkpoints`` the state after every epoch (weights, optimiser, batch-order and
     dropout random states, history) is saved as ``checkpoint_name``, and a saved state is
     resumed, so that an interrupted run ends as the uninterrupted one would.
     ``between_steps`` is called before every training step (the pipeline uses it to follow
-    its share of the cores under ``JOBS=N``).
+    its share of the cores under ``JOBS=N``).  ``words``, the training transcripts' words,
+    lets each record say how much of the validation output is made of them.
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
@@ -266,7 +269,7 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
         t0 = time.perf_counter()
         losses = train_epoch(model, optimizer, train_set, cfg, epoch, rng, device, progress, between_steps)
         train_time = time.perf_counter() - t0
-        record = validation_record(model, val_set, cfg, device, epoch, losses, optimizer, train_time)
+        record = validation_record(model, val_set, cfg, device, epoch, losses, optimizer, train_time, words)
         history.append(record)
         release_free_memory()
         if saving:
@@ -324,21 +327,38 @@ def train_epoch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, data:
 
 def validation_record(model: SpeechRecognizer, val_set: SpeechSet, cfg: TrainConfig, device: torch.device,
                       epoch: int, losses: dict[str, float], optimizer: torch.optim.Optimizer,
-                      train_time: float) -> dict:
-    """Evaluate on ``val_set`` and return the epoch's record: losses, scores, tracked transcripts, lr, times."""
+                      train_time: float, words: set[str] | None = None) -> dict:
+    """Evaluate on ``val_set`` and return the epoch's record: losses, scores, tracked transcripts, lr, times.
+
+    With ``words`` (the training transcripts' words) the record also holds ``val_known_words``,
+    the fraction of the words written over the validation clips that are among them.
+    """
     t0 = time.perf_counter()
     val = evaluate(model, val_set, cfg.eval_batch_size, device, cfg.pad_to_frames, cfg.max_decode_steps)
-    return {
+    texts = [prediction_string(d).replace("@", "") for d in val["decoded"]]
+    record = {
         "epoch": epoch,
         **losses,
         "val_loss": val["loss"],
         "val_text_loss": val["text_loss"],
         "val_scores": val["scores"],
-        "tracked": [prediction_string(val["decoded"][i]) for i in cfg.tracked_clips],
+        "tracked": [tracked_transcript(texts[i], strip_special(val_set.targets[i]), words) for i in cfg.tracked_clips],
         "lr_end": optimizer.param_groups[0]["lr"],
         "train_time_s": train_time,
-        "val_time_s": time.perf_counter() - t0,
     }
+    if words is not None:
+        written = [w for t in texts for w in words_of(t)]
+        record["val_known_words"] = sum(w in words for w in written) / len(written) if written else 0.0
+    record["val_time_s"] = time.perf_counter() - t0
+    return record
+
+
+def tracked_transcript(text: str, reference: str, words: set[str] | None) -> dict:
+    """Return a tracked clip's transcript after an epoch, its CER and (with ``words``) its share of corpus words."""
+    out = {"text": text, "cer": character_error_rate(reference, text)}
+    if words is not None:
+        out["known_words"] = known_word_fraction(text, words)
+    return out
 
 
 # ----------------------------------------------------------------------------- checkpoints
