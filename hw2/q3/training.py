@@ -266,10 +266,11 @@ def train(model: SpeechRecognizer, train_set: SpeechSet, val_set: SpeechSet, cfg
     saving = checkpoints is not None and checkpoints.enabled and checkpoint_name is not None
     history = resume(model, optimizer, rng, device, checkpoints, checkpoint_name, log) if saving else []
     for epoch in range(len(history) + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         losses = train_epoch(model, optimizer, train_set, cfg, epoch, rng, device, progress, between_steps)
         train_time = time.perf_counter() - t0
         record = validation_record(model, val_set, cfg, device, epoch, losses, optimizer, train_time, words)
+        record["cpu_s"] = time.process_time() - cpu0  # this process's CPU time (all threads), validation included
         history.append(record)
         release_free_memory()
         if saving:
