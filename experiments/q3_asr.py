@@ -29,7 +29,8 @@ from hw2.q3.audio_probe import audio_dependence
 from hw2.q3.ljspeech import find_ljspeech, read_metadata, search_places, split_by_index
 from hw2.q3.model import ASRConfig, build_model
 from hw2.q3.standin import ensure_standin, standin_dir, standin_params
-from hw2.q3.text_metrics import mean_scores, transcript_words, prediction_string, reference_string, score_pair, similarity_breakdown
+from hw2.q3.text_metrics import (mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown,
+                                 transcript_words)
 from hw2.q3.tokenizer import DECODER_LEN, MAX_CHARS, VOCAB_SIZE, decode
 from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, TrainConfig, evaluate, load_speech_set, train
 from hw2.stats import combine_metrics, seed_list

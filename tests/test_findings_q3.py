@@ -74,7 +74,8 @@ def decoder(name: str, *, cer=0.2, wer=0.3, dl=0.8, loss=0.8, wobble=0.05, seed=
                                                                                                    seed + 13)},
             "silence": {"text_loss": float(np.mean(silence)), "per_clip_text_loss": silence,
                         "scores": scores(1.0, 1.0, 0.1), "ended": 1.0, "training_sentence": 0.25,
-                        "known_words": 0.95, "distinct": 1, "most_common": "the cat sat.", "most_common_count": N_CLIPS},
+                        "known_words": 0.95, "distinct": 1, "most_common": "the cat sat.",
+                        "most_common_count": N_CLIPS},
         },
         "timings": {}, "process": {"cpu_s": 100.0, "peak_rss_mb": 900.0},
     }
@@ -215,7 +216,8 @@ def test_a_complete_short_output_gets_no_ellipsis():
     long = shown("ts" * 49, False)
     assert long.cut and len(long.text) == 60 and not long.ended
     f = findings(results())
-    assert [(title, u.cut) for title, u in f.untrained_example] == [("LSTM decoder", True), ("attention decoder", False)]
+    assert [(title, u.cut) for title, u in f.untrained_example] == [("LSTM decoder", True),
+                                                                     ("attention decoder", False)]
 
 
 # --------------------------------------------------------------------------- learning
@@ -336,6 +338,7 @@ def test_the_section_renders_in_every_case(variant):
     if variant == "seeds":
         assert "the spread of the 2 seeds" in text and "±0.100" in text and "| — |" in text
     if variant == "not_learnt":
-        assert "it has not learnt to transcribe" in text and "Comparing the two decoders on the same test clips anyway" in text
+        assert "it has not learnt to transcribe" in text
+        assert "Comparing the two decoders on the same test clips anyway" in text
     if variant == "real_data":
         assert "skeleton on real LJ Speech" not in text

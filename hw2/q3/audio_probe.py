@@ -25,7 +25,7 @@ import torch
 
 from hw2.q3.features import HOP, log_mel_spectrogram, mel_filterbank
 from hw2.q3.model import SpeechRecognizer
-from hw2.q3.text_metrics import known_word_fraction, transcript_words, prediction_string, score_details, summarize
+from hw2.q3.text_metrics import known_word_fraction, prediction_string, score_details, summarize, transcript_words
 from hw2.q3.tokenizer import encode, strip_special
 from hw2.q3.training import SpeechSet, evaluate
 

@@ -332,7 +332,8 @@ def progress(r: Any, name: str) -> Progress:
     losses = [float(h["val_text_loss"]) for h in hist]
     return Progress(title=str(d["title"]), fluent_epoch=fluent, follows_epoch=follows,
                     first_known_words=known[0], first_train_loss=hist[0]["train_text_loss"],
-                    last_train_loss=hist[-1]["train_text_loss"], first_cer=cers[0], last_cer=cers[-1], best_dl=dls[best],
+                    last_train_loss=hist[-1]["train_text_loss"], first_cer=cers[0], last_cer=cers[-1],
+                    best_dl=dls[best],
                     best_dl_epoch=best + 1, lowest_val_loss_epoch=losses.index(min(losses)) + 1, epochs=len(hist))
 
 
