@@ -253,7 +253,7 @@ def decoder_job(sets: dict[str, SpeechSet], name: str, cfg: Settings, train_cfg:
     timings["train_and_test_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     audio = audio_dependence(model, sets["test"], test, sets["train"].texts, cfg.eval_batch_size, device,
-                             cfg.filterbank_rate, cfg.seed, cfg.max_decode_steps)
+                             cfg.filterbank_rate, cfg.seed, cfg.max_decode_steps, cfg.pad_to_frames)
     timings["audio_probe_s"] = time.perf_counter() - t0
     per_seed = [{"loss": test["loss"], "text_loss": test["text_loss"], **test["scores"]}]
     for extra in seeds[1:]:  # repeated runs (profile <name>-seedsN): only their test scores are kept

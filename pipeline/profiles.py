@@ -95,13 +95,13 @@ _Q3_DEFAULT = {
     "data": Change("standin", "LJ Speech (2.6 GB) needs a network to download; the default report must build "
                               "offline, so it uses the generated espeak-ng stand-in (the report says so)"),
     "corpus_size": Change(3600, "a stand-in of 3,600 clips (2,700 / 180 / 720) fits the two-core budget; more "
-                                "training clips was the largest lever on accuracy we measured (2,400 clips: test "
-                                "CER 0.36 / 0.46 after 12 epochs, 3,600: 0.13 / 0.21)"),
+                                "training clips (and so more steps per epoch) was the largest lever on accuracy "
+                                "we measured (benchmarks/q3_quality_per_minute.py compares 2,400 and 3,600)"),
     "filterbank_rate": Change(22050, "the skeleton built its mel filterbank for 16 kHz although the audio is "
                                      "22,050 Hz; the default profile uses the true rate"),
     "width": Change(128, "a narrower model trains about twice as fast per epoch on a CPU"),
     "mlp_width": Change(256, "twice the width, as in the handout's 200 -> 400"),
-    "epochs": Change(13, "fits the time budget; the LSTM decoder was still improving after 12"),
+    "epochs": Change(13, "fits the time budget; the LSTM decoder's validation error was still falling after 12"),
     "batch_size": Change(16, "more updates per epoch on a small corpus: the cross-attention aligns sooner"),
     "eval_batch_size": Change(64, "faster evaluation; results do not depend on it (masks)"),
     "learning_rate": Change(2e-3, "a smaller model on fewer clips tolerates a larger step"),

@@ -85,16 +85,17 @@ def fluency(outputs: list[str], train_texts: list[str]) -> dict:
 
 def audio_dependence(model: SpeechRecognizer, data: SpeechSet, own: dict, train_texts: list[str],
                      batch_size: int, device: torch.device, filterbank_rate: int, seed: int,
-                     max_steps: int) -> dict:
+                     max_steps: int, pad_to_frames: int | None = None) -> dict:
     """Return the losses and scores of ``data``'s clips heard with their own audio, another clip's, and silence.
 
     ``own`` is ``evaluate``'s result for exactly these clips with their own audio (its
-    transcripts give the other-audio outputs without decoding again).  Per-clip text losses
-    are kept for paired comparisons.
+    transcripts give the other-audio outputs without decoding again).  ``pad_to_frames`` pads as
+    the model was trained (None: each batch to its longest clip, with masks).  Per-clip text
+    losses are kept for paired comparisons.
     """
     order = derangement(len(data), seed)
-    swapped = evaluate(model, with_audio_of(data, order), batch_size, device, decode_text=False)
-    silent = evaluate(model, with_silence(data, filterbank_rate), batch_size, device, max_steps=max_steps)
+    swapped = evaluate(model, with_audio_of(data, order), batch_size, device, pad_to_frames, decode_text=False)
+    silent = evaluate(model, with_silence(data, filterbank_rate), batch_size, device, pad_to_frames, max_steps)
     references = own["references"]
     donor = [score_details(r, own["decoded"][j]) for r, j in zip(references, order)]
     return {

@@ -359,6 +359,7 @@ class Listening:
     silence_most_common: str
     silence_most_common_count: int
     own_training_sentence: float  # the same with the true audio, for comparison
+    own_known_words: float  # fraction of the words written with the true audio that are corpus words
     other_vs_silence: Comparison  # a = text loss with another clip's audio, b = with silence (lower is better)
 
     @property
@@ -392,7 +393,7 @@ def listening(r: Any, name: str) -> Listening:
         silence_known_words=a["silence"]["known_words"], silence_distinct=a["silence"]["distinct"],
         silence_most_common=str(a["silence"]["most_common"]),
         silence_most_common_count=a["silence"]["most_common_count"],
-        own_training_sentence=a["own"]["training_sentence"],
+        own_training_sentence=a["own"]["training_sentence"], own_known_words=a["own"]["known_words"],
         other_vs_silence=compare_paired(a["other"]["text_loss"], a["silence"]["text_loss"],
                                         _floats(a["other"]["per_clip_text_loss"]),
                                         _floats(a["silence"]["per_clip_text_loss"]), higher_is_better=False))
