@@ -31,7 +31,7 @@ from hw2.q3.model import ASRConfig, build_model
 from hw2.q3.standin import ensure_standin, standin_dir, standin_params
 from hw2.q3.text_metrics import (mean_scores, prediction_string, reference_string, score_pair, similarity_breakdown,
                                  transcript_words)
-from hw2.q3.tokenizer import DECODER_LEN, MAX_CHARS, VOCAB_SIZE, decode
+from hw2.q3.tokenizer import DECODER_LEN, MAX_CHARS, VOCAB_SIZE, decode, strip_special
 from hw2.q3.training import LABEL_SMOOTHING, SpeechSet, TrainConfig, evaluate, load_speech_set, train
 from hw2.stats import combine_metrics, seed_list
 from pipeline.runner import RunContext, main
@@ -416,7 +416,8 @@ def training_record(cfg: Settings, device: torch.device, sets: dict[str, SpeechS
         "trim_targets": cfg.trim_targets,
         "val_clips": len(val),
         "val_total": len(sets["val"]),
-        "tracked": [{"id": val.ids[i], "reference": val.texts[i]} for i in train_cfg.tracked_clips],
+        "tracked": [{"id": val.ids[i], "reference": strip_special(val.targets[i])}  # as scored
+                    for i in train_cfg.tracked_clips],
         "side_by_side": side_by_side,
         "processes": len(cfg.decoders) if side_by_side else 1,
         "threads_per_decoder": 1 if side_by_side else torch.get_num_threads(),
