@@ -161,6 +161,10 @@ def test_loss_and_similarity_can_disagree():
     f = findings(results(decoder("lstm", dl=0.70, loss=0.70), decoder("attention", dl=0.85, loss=0.95, seed=100)))
     assert f.versus.loss.ahead == "LSTM decoder" and f.versus.dl.ahead == "attention decoder"
     assert f.versus.loss_scores_disagree
+    assert not f.lower_loss_leans_on_text  # both rise alike without audio here
+    leaning = findings(results(decoder("lstm", dl=0.70, loss=0.70, rise=0.3),
+                               decoder("attention", dl=0.85, loss=0.95, seed=100, rise=1.2)))
+    assert leaning.lower_loss_leans_on_text
 
 
 def test_over_seeds_the_seed_spread_decides():
@@ -314,6 +318,7 @@ def test_the_section_says_what_the_findings_decide():
     assert "`,pie@k` (attention decoder)" in text and ",pie@k`…" not in text
     assert "Without the audio the attention decoder's loss rises more" in text
     assert "Here they disagree: the LSTM decoder has the lower test loss" in text
+    assert "the LSTM decoder's loss depends less on the audio" in text
     assert "usable" not in text and "strictest" not in text
     assert "a hidden vector and a cell vector of 128 numbers each (256 in all)" in text
 

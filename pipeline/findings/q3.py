@@ -602,6 +602,8 @@ class Findings:
     reliance: AudioReliance
     order: ScoreOrder
     cost: Cost
+    lower_loss_leans_on_text: bool  # loss and similarity disagree, and the decoder with the lower loss is the one
+    #                                 whose loss rises less without the audio (beyond noise)
     published_agrees: bool  # the decoder ahead here on DL (beyond noise) is the one ahead in the published runs
     published_disagrees: bool  # the other one is ahead here
     published_leader: str  # title of the decoder with the higher published DL
@@ -625,6 +627,7 @@ def findings(r: Any) -> Findings:
     leader = "lstm" if float(pub["lstm"]["damerau_levenshtein"]) > float(pub["attention"]["damerau_levenshtein"]) \
         else "attention"
     leader_title = str(r["decoders"][leader]["title"])
+    reliance = audio_reliance(r)
     return Findings(
         data=data_findings(r["corpus"]["search"]),
         generated=bool(r["corpus"]["generated"]),
@@ -638,9 +641,10 @@ def findings(r: Any) -> Findings:
                                 for n in names),
         progress=tuple(progress(r, n) for n in names),
         tracked=tracked_clips(r),
-        reliance=audio_reliance(r),
+        reliance=reliance,
         order=score_order(r),
         cost=cost(r),
+        lower_loss_leans_on_text=vs.loss_scores_disagree and reliance.silence_less == vs.loss.ahead,
         published_agrees=not vs.dl.tied and vs.dl.ahead == leader_title,
         published_disagrees=not vs.dl.tied and vs.dl.ahead != leader_title,
         published_leader=leader_title,
