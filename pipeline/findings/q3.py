@@ -10,7 +10,7 @@ a constant below, with its reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from hw2.q3.ljspeech import SAMPLE_RATE
 from pipeline.findings import Comparison, Listing, compare_over_seeds, compare_paired
