@@ -40,7 +40,8 @@ def history(epochs: int, known=None, cers=None, val_loss=None) -> list[dict]:
              "val_known_words": known[e - 1],
              "tracked": [{"text": f"text after epoch {e}", "cer": cers[e - 1], "known_words": known[e - 1]},
                          {"text": "another", "cer": 0.5, "known_words": 1.0}],
-             "lr_end": 1e-3, "train_time_s": 10.0, "val_time_s": 1.0} for e in range(1, epochs + 1)]
+             "lr_end": 1e-3, "train_time_s": 10.0, "val_time_s": 1.0, "cpu_s": 10.0 + e}
+            for e in range(1, epochs + 1)]
 
 
 def decoder(name: str, *, cer=0.2, wer=0.3, dl=0.8, loss=0.8, wobble=0.05, seed=0, untrained_lengths=None,
@@ -288,6 +289,7 @@ def test_damerau_levenshtein_above_jaccard_is_listed():
 def test_cost_facts():
     f = findings(results())
     assert f.cost.side_by_side and f.cost.processes == 2 and f.cost.memory_sampled
+    assert f.cost.lstm_epoch_cpu_s == pytest.approx(13.5) and f.cost.cpu_per_epoch_recorded
     assert f.cost.peak_pss_mb == pytest.approx(2100.0) and f.validation_subset and f.masks
     assert not f.skeleton_filterbank and f.schedule_per_step
 
@@ -321,6 +323,13 @@ def test_the_section_says_what_the_findings_decide():
     assert "the LSTM decoder's loss depends less on the audio" in text
     assert "usable" not in text and "strictest" not in text
     assert "a hidden vector and a cell vector of 128 numbers each (256 in all)" in text
+
+
+def test_untrained_lengths_read_right_when_none_is_longer():
+    lengths = [40] * (N_CLIPS - 1) + [50]  # the references have 50 characters
+    text = render(results(attention=decoder("attention", seed=100, untrained_lengths=lengths)))
+    assert f"fewer than the reference on {N_CLIPS - 1} of the {N_CLIPS} test clips and as many on the others" in text
+    assert "more than the reference on 0" not in text
 
 
 @pytest.mark.parametrize("variant", ["tied", "seeds", "not_learnt", "real_data"])

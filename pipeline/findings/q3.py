@@ -37,6 +37,7 @@ SHOWN_EPOCHS = (1, 2, 4)
 # Characters of an untrained transcript shown before it is cut with an ellipsis.
 SHOWN_CHARS = 60
 DECODER_ORDER = ("lstm", "attention")
+SHORT_NAMES = {"lstm": "LSTM", "attention": "attention"}  # in narrow table columns
 
 
 def _plain(x: Any) -> Any:
@@ -264,7 +265,7 @@ class TrackedClip:
 
     id: str
     reference: str
-    decoders: tuple[tuple[str, tuple[Snapshot, ...]], ...]  # (decoder title, snapshots at the shown epochs)
+    decoders: tuple[tuple[str, tuple[Snapshot, ...]], ...]  # (decoder's short name, snapshots at the shown epochs)
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def tracked_clips(r: Any) -> tuple[TrackedClip, ...]:
             snaps = tuple(Snapshot(e, str(hist[e - 1]["tracked"][k]["text"]), hist[e - 1]["tracked"][k]["cer"],
                                    _plain(hist[e - 1]["tracked"][k]).get("known_words"), e == len(hist))
                           for e in epochs)
-            per_decoder.append((str(r["decoders"][name]["title"]), snaps))
+            per_decoder.append((SHORT_NAMES[name], snaps))
         out.append(TrackedClip(str(clip["id"]), str(clip["reference"]), tuple(per_decoder)))
     return tuple(out)
 
@@ -500,12 +501,26 @@ class Cost:
     processes: int
     lstm_epoch_s: float
     attention_epoch_s: float
+    lstm_epoch_cpu_s: float | None  # mean CPU time of an epoch (None: not recorded)
+    attention_epoch_cpu_s: float | None
+
+    @property
+    def cpu_per_epoch_recorded(self) -> bool:
+        return self.lstm_epoch_cpu_s is not None and self.attention_epoch_cpu_s is not None
     wall_s: float
     cpu_s: float
     peak_pss_mb: float | None  # all processes together (sampled)
     memory_sampled: bool
     load_start: float  # one-minute load average when the run started
     load_end: float
+
+
+def _epoch_cpu(r: Any, name: str) -> float | None:
+    """Return the mean CPU seconds of decoder ``name``'s epochs, or None when they were not recorded."""
+    hist = list(r["decoders"][name]["history"])
+    if not all("cpu_s" in _plain(h) for h in hist):
+        return None
+    return sum((h["cpu_s"] for h in hist[1:]), hist[0]["cpu_s"]) / len(hist)
 
 
 def cost(r: Any) -> Cost:
@@ -515,6 +530,7 @@ def cost(r: Any) -> Cost:
     return Cost(side_by_side=bool(r["training"]["side_by_side"]), processes=r["training"]["processes"],
                 lstm_epoch_s=r["decoders"]["lstm"]["epoch_time_s"],
                 attention_epoch_s=r["decoders"]["attention"]["epoch_time_s"],
+                lstm_epoch_cpu_s=_epoch_cpu(r, "lstm"), attention_epoch_cpu_s=_epoch_cpu(r, "attention"),
                 wall_s=t["total_s"], cpu_s=t["cpu_s"], peak_pss_mb=pss, memory_sampled=pss is not None,
                 load_start=t["load_average_start"][0], load_end=t["load_average_end"][0])
 
