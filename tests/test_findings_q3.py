@@ -289,7 +289,7 @@ def test_damerau_levenshtein_above_jaccard_is_listed():
 def test_cost_facts():
     f = findings(results())
     assert f.cost.side_by_side and f.cost.processes == 2 and f.cost.memory_sampled
-    assert f.cost.lstm_epoch_cpu_s == pytest.approx(13.5) and f.cost.cpu_per_epoch_recorded
+    assert f.cost.lstm_epoch_cpu_s == pytest.approx(12.5) and f.cost.cpu_per_epoch_recorded
     assert f.cost.peak_pss_mb == pytest.approx(2100.0) and f.validation_subset and f.masks
     assert not f.skeleton_filterbank and f.schedule_per_step
 
