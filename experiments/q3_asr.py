@@ -69,6 +69,7 @@ class Settings:
     val_clips: int | None = None  # validate every epoch on the first N validation clips (None: all)
     tracked_clips: int = 2  # validation clips whose transcripts are recorded after every epoch
     parallel_decoders: bool = False  # on a CPU with 2+ cores, the decoders train side by side, one core each
+    probe_clips: int | None = None  # test clips heard with other audio and silence (None: all; not in the handout)
     max_decode_steps: int = DECODER_LEN
     examples: int = 5
 
@@ -253,7 +254,8 @@ def decoder_job(sets: dict[str, SpeechSet], name: str, cfg: Settings, train_cfg:
     timings["train_and_test_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     audio = audio_dependence(model, sets["test"], test, sets["train"].texts, cfg.eval_batch_size, device,
-                             cfg.filterbank_rate, cfg.seed, cfg.max_decode_steps, cfg.pad_to_frames)
+                             cfg.filterbank_rate, cfg.seed, cfg.max_decode_steps, cfg.pad_to_frames,
+                             cfg.probe_clips)
     timings["audio_probe_s"] = time.perf_counter() - t0
     per_seed = [{"loss": test["loss"], "text_loss": test["text_loss"], **test["scores"]}]
     for extra in seeds[1:]:  # repeated runs (profile <name>-seedsN): only their test scores are kept

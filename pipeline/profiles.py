@@ -114,6 +114,8 @@ _Q3_DEFAULT = {
                                  "positions kept are the same, only padding after every transcript is not "
                                  "scored); validation and test losses keep the skeleton's 98 positions"),
     "val_clips": Change(120, "validation every epoch on a fixed 120 of the 180 validation clips, to save time"),
+    "probe_clips": Change(240, "the test of how much each decoder listens (not part of the handout) uses the "
+                               "first 240 test clips for its extra model passes, to save time"),
     "parallel_decoders": Change(True, "on a CPU the two decoders train side by side in two processes of one "
                                       "core each, almost twice as fast as one after the other on two threads"),
 }

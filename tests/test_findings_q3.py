@@ -66,7 +66,7 @@ def decoder(name: str, *, cer=0.2, wer=0.3, dl=0.8, loss=0.8, wobble=0.05, seed=
                           "ended": ended if ended is not None else [n < 98 for n in lengths]},
         },
         "audio": {
-            "clips": N_CLIPS, "derangement_seed": 42,
+            "clips": N_CLIPS, "test_clips": N_CLIPS, "derangement_seed": 42,
             "own": {"text_loss": float(np.mean(own)), "per_clip_text_loss": own, "scores": scores(cer, wer, dl),
                     "training_sentence": 0.1, "known_words": 0.99, "distinct": N_CLIPS, "most_common": "a b",
                     "most_common_count": 1},
@@ -323,6 +323,10 @@ def test_the_section_says_what_the_findings_decide():
     assert "the LSTM decoder's loss depends less on the audio" in text
     assert "usable" not in text and "strictest" not in text
     assert "a hidden vector and a cell vector of 128 numbers each (256 in all)" in text
+    assert f"was given the {N_CLIPS} test clips' transcripts" in text
+    for name in ("lstm", "attention"):
+        r["decoders"][name]["audio"]["test_clips"] = 720
+    assert f"was given the first {N_CLIPS} of the 720 test clips' transcripts" in render(r)
 
 
 def test_untrained_lengths_read_right_when_none_is_longer():

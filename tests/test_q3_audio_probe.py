@@ -69,3 +69,9 @@ def test_audio_dependence_scores_the_other_clips_transcript_against_each_referen
     assert again["decoded"] == [own["decoded"][j] for j in order]
     assert len(out["silence"]["per_clip_text_loss"]) == len(data) and 0 <= out["silence"]["ended"] <= 1
     assert out["own"]["text_loss"] == pytest.approx(own["text_loss"])
+    part = audio_dependence(model, data, own, data.texts, 4, cpu, 22050, seed=3, max_steps=8, clips=3)
+    assert (part["clips"], part["test_clips"]) == (3, len(data))
+    assert len(part["silence"]["per_clip_text_loss"]) == len(part["other"]["per_clip_text_loss"]) == 3
+    assert part["other"]["per_clip_cer"] == out["other"]["per_clip_cer"]  # scored on every clip: no model pass
+    assert part["other"]["per_clip_text_loss"] == pytest.approx(out["other"]["per_clip_text_loss"][:3], abs=1e-5)
+    assert part["own"]["per_clip_text_loss"] == pytest.approx(own["per_clip"]["text_loss"][:3])

@@ -85,27 +85,32 @@ def fluency(outputs: list[str], train_texts: list[str]) -> dict:
 
 def audio_dependence(model: SpeechRecognizer, data: SpeechSet, own: dict, train_texts: list[str],
                      batch_size: int, device: torch.device, filterbank_rate: int, seed: int,
-                     max_steps: int, pad_to_frames: int | None = None) -> dict:
+                     max_steps: int, pad_to_frames: int | None = None, clips: int | None = None) -> dict:
     """Return the losses and scores of ``data``'s clips heard with their own audio, another clip's, and silence.
 
-    ``own`` is ``evaluate``'s result for exactly these clips with their own audio (its
-    transcripts give the other-audio outputs without decoding again).  ``pad_to_frames`` pads as
-    the model was trained (None: each batch to its longest clip, with masks).  Per-clip text
-    losses are kept for paired comparisons.
+    ``own`` is ``evaluate``'s result for ``data`` with its own audio: its transcripts give the
+    other-audio outputs of every clip without decoding again.  The teacher-forced losses and the
+    decoding of silence, which cost model time, use the first ``clips`` clips (None: all).
+    ``pad_to_frames`` pads as the model was trained (None: each batch to its longest clip, with
+    masks).  Per-clip values are kept for paired comparisons.
     """
     order = derangement(len(data), seed)
-    swapped = evaluate(model, with_audio_of(data, order), batch_size, device, pad_to_frames, decode_text=False)
-    silent = evaluate(model, with_silence(data, filterbank_rate), batch_size, device, pad_to_frames, max_steps)
-    references = own["references"]
-    donor = [score_details(r, own["decoded"][j]) for r, j in zip(references, order)]
+    n = len(data) if clips is None else min(clips, len(data))
+    swapped = evaluate(model, with_audio_of(data, order).first(n), batch_size, device, pad_to_frames,
+                       decode_text=False)
+    silent = evaluate(model, with_silence(data.first(n), filterbank_rate), batch_size, device, pad_to_frames,
+                      max_steps)
+    own_losses = own["per_clip"]["text_loss"][:n]
+    donor = [score_details(r, own["decoded"][j]) for r, j in zip(own["references"], order)]
     return {
-        "clips": len(data),
+        "clips": n,
+        "test_clips": len(data),
         "derangement_seed": seed,
-        "own": {"text_loss": own["text_loss"], "per_clip_text_loss": own["per_clip"]["text_loss"],
-                "scores": own["scores"], **fluency(own["decoded"], train_texts)},
+        "own": {"text_loss": sum(own_losses) / n, "per_clip_text_loss": own_losses,
+                **fluency(own["decoded"], train_texts)},
         "other": {"text_loss": swapped["text_loss"], "per_clip_text_loss": swapped["per_clip"]["text_loss"],
                   "scores": summarize(donor), "per_clip_cer": [d.cer for d in donor]},
         "silence": {"text_loss": silent["text_loss"], "per_clip_text_loss": silent["per_clip"]["text_loss"],
-                    "scores": silent["scores"], "ended": sum(silent["per_clip"]["ended"]) / len(data),
+                    "scores": silent["scores"], "ended": sum(silent["per_clip"]["ended"]) / n,
                     **fluency(silent["decoded"], train_texts)},
     }

@@ -346,7 +346,8 @@ class Listening:
     """One trained decoder heard with its clips' own audio, another clip's audio, and silence."""
 
     title: str
-    clips: int
+    clips: int  # clips heard with other audio and silence
+    test_clips: int
     own_loss: float  # mean text loss (transcript positions) with the clip's own audio
     other_loss: float
     silence_loss: float
@@ -369,6 +370,11 @@ class Listening:
         return self.other_vs_silence.b_ahead
 
     @property
+    def subset(self) -> bool:
+        """The losses and the silence decoding used only the first ``clips`` test clips."""
+        return int(self.clips) < int(self.test_clips)
+
+    @property
     def silence_all_same(self) -> bool:
         return self.silence_distinct == 1
 
@@ -387,7 +393,7 @@ def listening(r: Any, name: str) -> Listening:
     d = r["decoders"][name]
     a = d["audio"]
     return Listening(
-        title=str(d["title"]), clips=a["clips"], own_loss=a["own"]["text_loss"], other_loss=a["other"]["text_loss"],
+        title=str(d["title"]), clips=a["clips"], test_clips=a["test_clips"], own_loss=a["own"]["text_loss"], other_loss=a["other"]["text_loss"],
         silence_loss=a["silence"]["text_loss"], silence_rise=a["silence"]["text_loss"] - a["own"]["text_loss"],
         other_rise=a["other"]["text_loss"] - a["own"]["text_loss"], other_scores=a["other"]["scores"],
         silence_ended=a["silence"]["ended"], silence_training_sentence=a["silence"]["training_sentence"],
