@@ -41,7 +41,8 @@ from hw2.processes import MemorySampler, can_fork, in_forked_processes  # noqa: 
 from hw2.q3.ljspeech import read_metadata, split_by_index  # noqa: E402
 from hw2.q3.model import build_model  # noqa: E402
 from hw2.q3.standin import ensure_standin  # noqa: E402
-from hw2.q3.training import SpeechSet, evaluate, load_speech_set, train_epoch, validation_record  # noqa: E402
+from hw2.q3.training import (SpeechSet, evaluate, load_speech_set, make_optimizer, train_epoch,  # noqa: E402
+                             validation_record)
 from pipeline.profiles import get_config  # noqa: E402
 
 # The default profile before issue #12 (what results/default held), as changes to today's default.
@@ -73,7 +74,7 @@ def curve(sets: dict[str, SpeechSet], name: str, cfg: Settings, test_clips: int 
     train_cfg, model_cfg = training_configs(cfg, sets)
     device = torch.device("cpu")
     model = build_model(model_cfg, name, cfg.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
+    optimizer = make_optimizer(model, train_cfg)
     rng = np.random.default_rng(cfg.seed)
     val, test = sets["val"].first(cfg.val_clips), sets["test"].first(test_clips)
     cpu = wall = 0.0
