@@ -5,8 +5,9 @@ Same model, same weights, same clips; only the way they are batched and decoded 
 * baseline (the course skeleton): every clip padded to 2,754 frames, no masks;
   greedy decoding re-runs the decoder over the whole prefix at every step.
 * ours (the default profile): each batch padded to its own longest clip with
-  key-padding masks, training batches grouped by length; greedy decoding keeps the
-  LSTM state, the self-attention keys/values and the audio keys/values across steps.
+  key-padding masks, training batches grouped by length, decoder targets cut after the
+  batch's longest transcript; greedy decoding keeps the LSTM state, the self-attention
+  keys/values and the audio keys/values across steps.
 
 Prints clips per second for each, the ratios, and the process's peak resident memory
 (which must stay below 4 GB).  Run ``.venv/bin/python benchmarks/q3_speed.py --help``.
@@ -44,7 +45,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_training(model, data, batches, pad_to, warmup: int = 1) -> float:
+def time_training(model, data, batches, pad_to, trim: bool = False, warmup: int = 1) -> float:
     """Return seconds per clip for AdamW training steps over ``batches`` (the first ``warmup`` untimed)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
@@ -52,7 +53,7 @@ def time_training(model, data, batches, pad_to, warmup: int = 1) -> float:
     for i, index in enumerate(batches):
         mels, lengths, targets = collate(data, index, pad_to)
         t0 = time.perf_counter()
-        loss = sequence_loss(model, mels, lengths, targets)
+        loss = sequence_loss(model, mels, lengths, targets, trim=trim)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         state = {k: v.clone() for k, v in model.state_dict().items()}
         train_base = time_training(model, data, plain, SKELETON_FRAMES)
         model.load_state_dict(state)
-        train_ours = time_training(model, data, bucketed, None)
+        train_ours = time_training(model, data, bucketed, None, trim=defaults.trim_targets)
         model.load_state_dict(state)
         model.eval()
         steps = args.decode_steps

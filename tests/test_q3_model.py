@@ -203,3 +203,69 @@ def test_training_killed_after_an_epoch_resumes_to_the_same_model(decoder, tmp_p
     assert [h["train_loss"] for h in resumed] == [h["train_loss"] for h in whole]
     for (name, a), b in zip(whole_model.state_dict().items(), resumed_model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_the_attention_decoder_has_one_position_row_per_input_position_and_trains_them_all():
+    from hw2.q3.tokenizer import DECODER_LEN
+
+    m = build_model(TINY, "attention", 0)
+    assert m.decoder.positions.shape == (DECODER_LEN, TINY.width) == (98, TINY.width)
+    tokens = encode_batch(["a" * 97])  # the longest transcript: the decoder reads all 98 inputs
+    sequence_loss(m, mels(1, 30), torch.tensor([30]), tokens).backward()
+    assert (m.decoder.positions.grad.abs().sum(dim=1) > 0).all()  # no row left untrained
+    out = m.eval().greedy_decode(mels(1, 30), max_steps=DECODER_LEN)  # a full-length decode stays in the table
+    assert out.shape[1] <= DECODER_LEN + 1
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_trimmed_targets_keep_the_outputs_and_the_text_loss(decoder):
+    """Cutting the targets after the batch's longest transcript changes nothing at the positions kept."""
+    from hw2.q3.training import position_losses, text_losses, trimmed
+
+    m = model(decoder, seed=3)
+    x, lengths = mels(3, 33), torch.tensor([33, 25, 9])
+    targets = encode_batch(["abc de", "a", "abcdefgh"])  # longest: 8 characters -> 10 tokens with < and >
+    cut = trimmed(targets)
+    assert cut.shape == (3, 10) and (targets[:, 10:] == 2).all()  # only padding dropped
+    with torch.no_grad():
+        full, short = position_losses(m, x, lengths, targets), position_losses(m, x, lengths, cut)
+        trained = float(sequence_loss(m, x, lengths, targets, trim=True))
+    assert torch.allclose(short, full[:, :9], atol=1e-5)
+    assert torch.allclose(text_losses(short, cut), text_losses(full, targets), atol=1e-6)
+    assert trained == pytest.approx(float(full[:, :9].mean()), abs=1e-6)
+
+
+def test_evaluation_loss_is_the_skeletons_over_all_98_positions_and_text_loss_over_the_transcript():
+    import torch.nn.functional as F
+
+    from hw2.q3.training import LABEL_SMOOTHING
+
+    data = toy_set(6)
+    m = model("lstm", seed=2)
+    out = evaluate(m, data, 4, torch.device("cpu"), max_steps=5)
+    x, lengths, targets = collate(data, list(range(6)))
+    with torch.no_grad():
+        logits = m(x, targets[:, :-1], lengths)
+    skeleton = F.cross_entropy(logits.transpose(1, 2), targets[:, 1:], label_smoothing=LABEL_SMOOTHING)
+    assert out["loss"] == pytest.approx(float(skeleton), abs=1e-5)
+    per_position = F.cross_entropy(logits.transpose(1, 2), targets[:, 1:], label_smoothing=LABEL_SMOOTHING,
+                                   reduction="none")
+    text = targets[:, 1:] != 2
+    by_hand = [float(per_position[i][text[i]].mean()) for i in range(6)]
+    assert out["per_clip"]["text_loss"] == pytest.approx(by_hand, abs=1e-5)
+    assert out["text_loss"] == pytest.approx(sum(by_hand) / 6, abs=1e-5)
+    assert len(out["per_clip"]["cer"]) == 6 and set(out["per_clip"]["ended"]) <= {True, False}
+
+
+def test_validation_uses_a_fixed_subset_and_records_the_tracked_transcripts():
+    from hw2.q3.training import TrainConfig, train
+
+    data = toy_set(10)
+    cfg = TrainConfig(epochs=2, batch_size=5, eval_batch_size=4, learning_rate=3e-3, lr_schedule="step",
+                      pad_to_frames=None, length_buckets=True, trim_targets=True, val_clips=4, tracked_clips=(1, 3),
+                      max_decode_steps=6)
+    hist = train(build_model(TINY, "attention", 0), data, data, cfg, torch.device("cpu"), seed=0, words={"ab"})
+    assert [h["epoch"] for h in hist] == [1, 2]
+    for h in hist:
+        assert len(h["tracked"]) == 2 and set(h["tracked"][0]) == {"text", "cer", "known_words"}
+        assert 0.0 <= h["val_known_words"] <= 1.0 and h["train_text_loss"] > 0

@@ -75,3 +75,34 @@ def test_mean_scores_average_and_corpus_rates():
     assert m["cer"] == pytest.approx((0 + 1 / 4) / 2)
     assert m["cer_corpus"] == pytest.approx(1 / 6)
     assert m["wer"] == pytest.approx(0.5)
+
+
+def test_osa_distance_equals_textdistance_on_random_pairs():
+    """The list-based distance is the number textdistance's damerau_levenshtein computes (the handout's reference)."""
+    import random
+
+    import textdistance
+
+    rng = random.Random(0)
+    alphabet = "ab cd>"  # few letters: many repeats and adjacent swaps
+    for _ in range(5000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert tm.osa_distance(a, b) == textdistance.damerau_levenshtein.distance(a, b), (a, b)
+        assert tm.damerau_levenshtein_similarity(a, b) == pytest.approx(
+            textdistance.damerau_levenshtein.normalized_similarity(a, b), abs=1e-12), (a, b)
+
+
+def test_osa_is_the_restricted_variant():
+    # "ca" -> "abc": the unrestricted distance is 2 (swap, then insert between), the restricted one 3
+    assert tm.osa_distance("ca", "abc") == 3
+    assert tm.osa_distance("abcd", "badc") == 2  # two separate adjacent swaps
+    assert tm.osa_distance("", "abc") == 3 and tm.osa_distance("abc", "abc") == 0
+
+
+def test_score_details_lengths_and_end_token():
+    d = tm.score_details("<the dog>@@", "<the do>xyz")
+    assert (d.pred_chars, d.ref_chars, d.ended) == (6, 7, True)
+    cut = tm.score_details("<ab>", "<" + "ab" * 49)
+    assert not cut.ended and cut.pred_chars == 98
+    assert tm.summarize([d, cut])["cer"] == pytest.approx((d.cer + cut.cer) / 2)

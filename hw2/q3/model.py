@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw2.q3.tokenizer import EOS, SOS, TARGET_LEN, VOCAB_SIZE
+from hw2.q3.tokenizer import DECODER_LEN, EOS, SOS, VOCAB_SIZE
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ASRConfig:
     encoder_blocks: int = 2
     mlp_width: int = 400
     vocab_size: int = VOCAB_SIZE
-    max_text_len: int = TARGET_LEN  # learned positions of the attention decoder
+    text_positions: int = DECODER_LEN  # rows of the attention decoder's learned position table (98)
     max_frames: int = 2754  # longest input; sets the size of the sinusoid table
 
     def to_dict(self) -> dict:
@@ -219,7 +219,7 @@ class TextDecoderTransformer(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.width)
         # as large as the token embeddings (N(0, 1)), so that position is visible from the start
-        self.positions = nn.Parameter(torch.randn(cfg.max_text_len, cfg.width))
+        self.positions = nn.Parameter(torch.randn(cfg.text_positions, cfg.width))
         self.self_ln = nn.LayerNorm(cfg.width)
         self.self_attn = MultiHeadAttention(cfg.width, cfg.heads)
         self.cross = CrossAttentionBlock(cfg.width, cfg.heads, cfg.mlp_width)
@@ -277,15 +277,20 @@ class SpeechRecognizer(nn.Module):
 
     @torch.no_grad()
     def greedy_decode(self, mels: torch.Tensor, frame_lengths: torch.Tensor | None = None,
-                      max_steps: int = TARGET_LEN - 1) -> torch.Tensor:
+                      max_steps: int = DECODER_LEN) -> torch.Tensor:
         """Return greedy transcripts (b, 1 + steps) starting with ``<``, one cached step per token.
 
         Stops early once every row has produced ``>``; what follows a ``>`` is not meaningful.
         """
-        audio, valid = self.encoder(mels, frame_lengths)
+        return self.greedy_decode_audio(*self.encoder(mels, frame_lengths), max_steps=max_steps)
+
+    @torch.no_grad()
+    def greedy_decode_audio(self, audio: torch.Tensor, valid: torch.Tensor | None,
+                            max_steps: int = DECODER_LEN) -> torch.Tensor:
+        """Return greedy transcripts (b, 1 + steps) from encoder states (b, s, d) already computed."""
         cache = self.decoder.start(audio, valid)
-        tokens = torch.full((mels.shape[0], 1), SOS, dtype=torch.long, device=mels.device)
-        done = torch.zeros(mels.shape[0], dtype=torch.bool, device=mels.device)
+        tokens = torch.full((audio.shape[0], 1), SOS, dtype=torch.long, device=audio.device)
+        done = torch.zeros(audio.shape[0], dtype=torch.bool, device=audio.device)
         for position in range(max_steps):
             logits = self.decoder.step(tokens[:, -1], position, cache)  # b V
             nxt = logits.argmax(dim=-1)
@@ -302,7 +307,7 @@ class SpeechRecognizer(nn.Module):
 
 @torch.no_grad()
 def greedy_decode_recompute(model: SpeechRecognizer, mels: torch.Tensor, frame_lengths: torch.Tensor | None = None,
-                            max_steps: int = TARGET_LEN - 1) -> torch.Tensor:
+                            max_steps: int = DECODER_LEN) -> torch.Tensor:
     """Return greedy transcripts like ``greedy_decode``, re-running the decoder on the whole prefix each step.
 
     The skeleton's way; kept as a reference for tests and as the benchmark's baseline.

@@ -14,6 +14,7 @@ ALPHABET = "<>@# ,.?-" + "abcdefghijklmnopqrstuvwxyz"
 VOCAB_SIZE = len(ALPHABET)  # 35
 MAX_CHARS = 97
 TARGET_LEN = MAX_CHARS + 2  # 99: <, up to 97 characters, >, then @ padding
+DECODER_LEN = TARGET_LEN - 1  # 98: the decoder reads text[:, :-1] and predicts text[:, 1:]
 
 _INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
 
