@@ -225,6 +225,47 @@ def per_item_noise(data: Any, key: str) -> Noise | None:
     return None
 
 
+
+def per_clip_list(list_key: Callable[[str], str | None]) -> Estimator:
+    """A mean over clips whose per-clip values are stored at ``list_key(key)``: bootstrapped over the clips."""
+    def estimate(data: Any, key: str) -> Noise:
+        where = list_key(key)
+        items = _safe_lookup(data, where) if where else None
+        values = [as_number(v) for v in items] if isinstance(items, list) else []
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        if len(values) < 2:
+            return Noise(None, f"no per-clip values at {where or 'a known place'}")
+        return Noise(bootstrap_se(values), f"bootstrap over {len(values):,} clips ({where})")
+
+    return estimate
+
+
+def share_of_clips(n_key: Callable[[str], str]) -> Estimator:
+    """A share of clips (0 to 1) with some property: binomial on the clip count found at ``n_key(key)``."""
+    def estimate(data: Any, key: str) -> Noise:
+        return binomial(n_key(key), "clips")(data, key)
+
+    return estimate
+
+
+def _q3_trained_clips(key: str) -> str | None:
+    """decoders.X.test.M -> decoders.X.per_clip.trained.M; decoders.X.untrained.M -> ...per_clip.untrained.M."""
+    m = re.fullmatch(r"(decoders\.[^.]+)\.(test|untrained)\.([^.\[\]]+)", key)
+    if not m:
+        return None
+    return f"{m.group(1)}.per_clip.{'trained' if m.group(2) == 'test' else 'untrained'}.{m.group(3)}"
+
+
+def _q3_probe_clips(key: str) -> str | None:
+    """decoders.X.audio.C.text_loss -> ...audio.C.per_clip_text_loss; ...audio.C.scores.cer -> ...audio.C.per_clip_cer."""
+    m = re.fullmatch(r"(decoders\.[^.]+\.audio\.[^.]+)\.(?:scores\.)?([^.\[\]]+)", key)
+    return f"{m.group(1)}.per_clip_{m.group(2)}" if m else None
+
+
+def _q3_probe_count(key: str) -> str:
+    return key.split(".audio.")[0] + ".audio.clips"
+
+
 def _repeats_of(data: Any, key: str) -> list[float] | None:
     """Repeats of a timing: ``<name>_repeats`` beside ``<name>`` (index-aligned for list elements)."""
     parent, leaf = _split(key)
@@ -327,8 +368,19 @@ RULES: dict[str, list[tuple[str, Estimator]]] = {
         ("perfect_transcript.**", rounding("scores of the references against themselves")),
         ("decoders.*.parameters", exact("a parameter count")),
         ("decoders.*.epoch_time_s", timing("mean epoch time")),
-        ("decoders.*.test.*", CLIP_SCORE),
-        ("decoders.*.untrained.*", per_clip()),
+        ("decoders.*.test.*", seeds_then(per_clip(per_clip_list(_q3_trained_clips)))),
+        ("decoders.*.untrained.*", per_clip(per_clip_list(_q3_trained_clips))),
+        ("decoders.*.audio.clips", exact("a setting (the probe's clip count)")),
+        ("decoders.*.audio.test_clips", exact("a clip count")),
+        ("decoders.*.audio.derangement_seed", exact("a seed")),
+        ("decoders.*.audio.*.text_loss", per_clip_list(_q3_probe_clips)),
+        ("decoders.*.audio.*.scores.cer", per_clip_list(_q3_probe_clips)),
+        ("decoders.*.audio.*.scores.*", unknown("only the CER is kept per clip for the audio probe")),
+        ("decoders.*.audio.*.known_words", share_of_clips(_q3_probe_count)),
+        ("decoders.*.audio.*.training_sentence", share_of_clips(_q3_probe_count)),
+        ("decoders.*.audio.*.ended", share_of_clips(_q3_probe_count)),
+        ("decoders.*.audio.*.distinct", unknown("a count of distinct outputs: no spread recorded")),
+        ("decoders.*.audio.*.most_common_count", unknown("a count of identical outputs: no spread recorded")),
         ("decoders.*.test_per_seed[*].*", per_clip()),
         ("decoders.*.history[*].*_time_s", timing()),
         ("decoders.*.history[*].epoch", exact("an epoch number")),

@@ -91,7 +91,7 @@ def results(lstm: dict | None = None, attention: dict | None = None, *, seeds=(4
               "reason": "stand-in requested"}
     example_untrained = {"lstm": {"text": "ts" * 49, "ended": False}, "attention": {"text": ",pie@k", "ended": True}}
     return {
-        "meta": {"command": "python -m experiments.q3_asr --profile default", "finished": "2026-11-28T00:00:00+00:00",
+        "meta": {"experiment": "q3_asr", "profile": "default", "command": "python -m experiments.q3_asr --profile default", "finished": "2026-11-28T00:00:00+00:00",
                  "wall_time_s": 400.0, "hardware": {"device": "cpu", "torch_threads": 2}, "git": {"commit": None},
                  "config": {"epochs": 4, "learning_rate": 2e-3, "lr_schedule": "step", "batch_size": 16,
                             "max_decode_steps": 98}},

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from hw2.stats import bootstrap_se
 from pipeline.noise import (IDENTICAL, OUTSIDE, UNKNOWN, WITHIN, Noise, judge, noise_of, noise_of_value, rule_for)
 from pipeline.report.traces import parse_trace, value_reader
 
@@ -122,3 +123,20 @@ def test_every_number_the_report_prints_has_a_rule(quick_report):
     missing = sorted({f"{r.experiment}: {r.key}" for p in printed for r in p.expression.refs
                       if rule_for(r.experiment, r.key) is None})
     assert not missing, missing
+
+
+def test_q3_scores_are_bootstrapped_over_the_clips_stored_beside_them():
+    """The Q3 layout keeps per-clip scores under decoders.X.per_clip.trained/untrained and audio.C.per_clip_*."""
+    clips = [0.1, 0.3, 0.2, 0.6, 0.4, 0.2]
+    data = {"decoders": {"lstm": {
+        "test": {"cer": sum(clips) / 6}, "untrained": {"cer": 1.0},
+        "per_clip": {"trained": {"cer": clips}, "untrained": {"cer": [1.0] * 6}},
+        "audio": {"clips": 6, "silence": {"known_words": 0.5, "text_loss": 2.0, "per_clip_text_loss": [2.0] * 6},
+                  "other": {"scores": {"cer": 0.9, "jaccard": 0.2}, "per_clip_cer": clips}}}}}
+    trained = noise_of_value("q3_asr", data, "decoders.lstm.test.cer")
+    assert trained.se == pytest.approx(bootstrap_se(clips)) and "6 clips" in trained.basis
+    assert noise_of_value("q3_asr", data, "decoders.lstm.untrained.cer").se == 0.0  # every clip the same
+    assert noise_of_value("q3_asr", data, "decoders.lstm.audio.other.scores.cer").se == pytest.approx(bootstrap_se(clips))
+    assert not noise_of_value("q3_asr", data, "decoders.lstm.audio.other.scores.jaccard").known
+    share = noise_of_value("q3_asr", data, "decoders.lstm.audio.silence.known_words")
+    assert share.se == pytest.approx(math.sqrt(0.5 * 0.5 / 6)) and "6 clips" in share.basis
