@@ -78,6 +78,12 @@ def test_paired_and_timing_comparisons():
     t = compare_timings(0.010, 0.020, [0.010, 0.011, 0.009], [0.020, 0.021, 0.019])
     assert t.a_ahead  # lower time wins
     assert compare_timings(0.010, 0.0101, [0.008, 0.012, 0.010], [0.009, 0.012, 0.010]).tied
+    # Two calls each, one of them stretched 2.4x: the spread is wide, but a 400x ratio is far beyond it
+    # (an additive standard error of the median called this a tie).
+    far = compare_timings(0.0040, 1.635, [0.00267, 0.00535], [0.9619, 2.3081])
+    assert far.a_ahead and far.ratio == pytest.approx(408.75) and 2 < far.ratio_threshold < 20
+    near = compare_timings(0.0040, 0.0060, [0.00267, 0.00535], [0.0030, 0.0090])
+    assert near.tied  # 1.5x apart, inside a spread of 2-3x
 
 
 def test_derived_numbers_keep_their_trace():

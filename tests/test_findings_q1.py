@@ -27,6 +27,7 @@ def series(D, exact, linear, *, spread=0.01, crossover=700.0, ratios=(3.0, 2.5, 
         "roofline_calls_crossover": crossover / ratios[2],
         "ratio_to_predicted": ratios[0], "ratio_to_roofline": ratios[1], "ratio_to_roofline_calls": ratios[2],
         "fractions": fractions or [], "breakdown": breakdown or [],
+        "model": {"linear_s": [t / 1.2 for t in linear]},
         "fixed_cost": {"L": LS[0], "exact_s": 2e-5 if D == 8 else 3e-5, "linear_s": 1e-4 if D == 8 else 3e-4},
         "roofline_points": [{"L": L, "method": m, "gflops": 10.0, "intensity": i}
                             for L in LS for m, i in (("exact", 2.0), ("linear", 20.0))],
@@ -223,6 +224,9 @@ def test_fractions_name_the_D_that_miss_the_target_and_why():
     r["timing"]["series"][0]["breakdown"][0]["linear_products_gflops"] = 60.0
     f = q1.findings(r).fractions
     assert f.slow_products.empty and f.fast_products.items == (8,)
+    assert not f.none_met  # D = 32 reaches it
+    r["timing"]["series"][1]["fractions"][0].update(fraction=0.2978, meets_target=False)
+    assert q1.findings(r).fractions.none_met  # 29.78% is a miss, though it rounds to 30%
 
 
 def test_no_long_lengths_means_no_fraction_claim():
@@ -233,9 +237,22 @@ def test_no_long_lengths_means_no_fraction_claim():
 # --------------------------------------------------------------------------- memory, roofline, tracing
 
 
+def test_the_long_length_fit_is_read_against_the_model_linear_times():
+    r = results()
+    for s, factor in zip(r["timing"]["series"], (12.6, 4.0)):
+        s["model"] = {"linear_s": [t / factor for t in s["linear_s"]]}
+    fit = q1.findings(r).long_fit
+    assert fit.lowest == pytest.approx(4.0) and fit.highest == pytest.approx(12.6)
+    assert fit.slower_than_model and not fit.within
+    for s in r["timing"]["series"]:
+        s["model"] = {"linear_s": [t / 1.5 for t in s["linear_s"]]}
+    assert q1.findings(r).long_fit.within
+
+
 def test_memory_and_roofline():
     f = q1.findings(results())
-    assert f.memory.ratio_to_largest_linear == pytest.approx(8.0)
+    assert f.memory.ratio_to_largest_linear == pytest.approx(8.0) and f.memory.largest_linear_D == 32
+    assert f.memory.ratio_same_D == pytest.approx(32.0)  # exact was measured at D = 8: like for like
     assert f.ridge == pytest.approx(5.0)
     assert f.roofline[0].exact_memory_bound and not f.roofline[0].linear_memory_bound
     assert f.scores_entries == 2048 * 2048 and f.scores_bytes == 2048 * 2048 * 4

@@ -332,8 +332,11 @@ def test_the_section_says_what_the_findings_decide():
 def test_untrained_lengths_read_right_when_none_is_longer():
     lengths = [40] * (N_CLIPS - 1) + [50]  # the references have 50 characters
     text = render(results(attention=decoder("attention", seed=100, untrained_lengths=lengths)))
-    assert f"fewer than the reference on {N_CLIPS - 1} of the {N_CLIPS} test clips and as many on the others" in text
+    assert f"fewer than the reference on {N_CLIPS - 1} of the {N_CLIPS} test clips and as many on the other one" in text
     assert "more than the reference on 0" not in text
+    lengths = [40] * (N_CLIPS - 2) + [50, 50]
+    text = render(results(attention=decoder("attention", seed=100, untrained_lengths=lengths)))
+    assert f"fewer than the reference on {N_CLIPS - 2} of the {N_CLIPS} test clips and as many on the others" in text
 
 
 @pytest.mark.parametrize("variant", ["tied", "seeds", "not_learnt", "real_data"])

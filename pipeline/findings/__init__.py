@@ -132,23 +132,62 @@ def compare_paired(a: float, b: float, per_item_a: Sequence[float], per_item_b: 
     return Comparison(a, b, noise, f"paired bootstrap over the {len(per_item_a):,} {what}", higher_is_better, digits)
 
 
-def compare_timings(a: float, b: float, repeats_a: Sequence[float], repeats_b: Sequence[float], *,
-                    digits: int = 4) -> Comparison:
-    """Compare two median times by the spread of their repeats (lower is better).
+@dataclass(frozen=True)
+class TimingComparison(Comparison):
+    """Two times compared by their ratio: timing noise is multiplicative, not additive.
 
-    The noise of each median is estimated as 1.2533 × sd / √n of its repeats (the
-    asymptotic standard error of a median of normal draws).
+    ``log_noise`` is the standard error of ln(a / b); the times are tied when
+    |ln(a / b)| is at most TIE_SIGMAS of it.  ``noise`` (seconds) is that band read at
+    the smaller time, kept so that a sentence may still print a difference.
+    """
+
+    log_noise: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """The slower time over the faster one (at least 1)."""
+        lo, hi = sorted((float(self.a), float(self.b)))
+        return hi / lo if lo > 0 else math.inf
+
+    @property
+    def ratio_threshold(self) -> float | None:
+        """The smallest ratio that is not called a tie: exp(TIE_SIGMAS × log_noise)."""
+        return None if self.log_noise is None else math.exp(TIE_SIGMAS * self.log_noise)
+
+    @property
+    def tied(self) -> bool:
+        if self.printed_equal or float(self.difference) == 0.0:
+            return True
+        return self.log_noise is not None and math.log(self.ratio) <= TIE_SIGMAS * self.log_noise
+
+    @property
+    def sigmas(self) -> float | None:
+        if not self.log_noise:
+            return None
+        return math.log(self.ratio) / self.log_noise
+
+
+def compare_timings(a: float, b: float, repeats_a: Sequence[float], repeats_b: Sequence[float], *,
+                    digits: int = 4) -> TimingComparison:
+    """Compare two median times by their ratio, against the spread of their repeats (lower is better).
+
+    Timing noise scales with the time (a page fault, a busy neighbour core stretch a call
+    by a factor), so the comparison works on logarithms: the noise of each median is
+    1.2533 × sd(ln repeats) / √n (the asymptotic standard error of a median of normal
+    draws), combined for the two.  Two medians of one repeat each have unknown noise.
     """
     def se(xs: Sequence[float]) -> float | None:
-        xs = [float(x) for x in xs]
-        if len(xs) < 2:
+        logs = [math.log(float(x)) for x in xs if float(x) > 0]
+        if len(logs) < 2:
             return None
-        mean = math.fsum(xs) / len(xs)
-        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-        return 1.2533 * sd / math.sqrt(len(xs))
+        mean = math.fsum(logs) / len(logs)
+        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+        return 1.2533 * sd / math.sqrt(len(logs))
 
-    noise = difference_se(se(repeats_a), se(repeats_b))
-    return Comparison(a, b, noise, "spread of the repeated timings", higher_is_better=False, digits=digits)
+    log_noise = difference_se(se(repeats_a), se(repeats_b))
+    noise = None if log_noise is None else min(float(a), float(b)) * (math.exp(log_noise) - 1)
+    return TimingComparison(a, b, noise, "spread of the repeated timings (on a log scale)", higher_is_better=False,
+                            digits=digits, log_noise=log_noise)
 
 
 def noise_free(a: float, b: float, *, higher_is_better: bool = True, digits: int = 3, why: str) -> Comparison:
@@ -176,4 +215,4 @@ class Listing:
 
 
 __all__ = ["TIE_SIGMAS", "Comparison", "Listing", "compare_accuracies", "compare_over_seeds", "compare_paired",
-           "compare_timings", "noise_free"]
+           "compare_timings", "noise_free", "TimingComparison"]

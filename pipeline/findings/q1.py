@@ -18,7 +18,7 @@ from pipeline.findings import Comparison, Listing, compare_paired, compare_timin
 MODEL_LABELS = {"predicted": "the operation count", "roofline": "the roofline",
                 "roofline_calls": "the roofline with per-call costs"}
 EXACT_PARTS = {"matmul_s": "the two matrix products", "softmax_s": "the softmax",
-               "fresh_pages_and_rest_s": "fresh pages for the two L×L tensors, and the rest"}
+               "fresh_pages_and_rest_s": "what is left after the products and the softmax (writing the L×L tensors into fresh pages among it)"}
 LINEAR_PARTS = {"products": "the two matrix products", "feature_map": "building the features",
                 "input_copies": "copying the inputs", "division": "the division",
                 "other": "the rest (Python, dispatch, views, allocations)"}
@@ -62,6 +62,16 @@ class TimeComparison:
     @property
     def magnitude_ms(self) -> Any:
         return _ms(self.comparison.magnitude)
+
+    @property
+    def ratio(self) -> float:
+        """The slower time over the faster one."""
+        return self.comparison.ratio
+
+    @property
+    def ratio_threshold(self) -> float | None:
+        """The smallest ratio the spread of the repeats does not explain."""
+        return self.comparison.ratio_threshold
 
     @property
     def threshold_ms(self) -> float | None:
@@ -413,6 +423,11 @@ class Fractions:
     def all_met(self) -> bool:
         return self.measured and self.missed.empty
 
+    @property
+    def none_met(self) -> bool:
+        """No point of any D reaches the target."""
+        return self.measured and not any(bool(p["meets_target"]) for row in self.rows for p in row.points)
+
 
 def fractions(r: Any) -> Fractions:
     """Return the linear path's share of the matmul rate per D and L, and why it falls short where it does."""
@@ -454,6 +469,8 @@ class Memory:
     exact_peak: int
     exact_D: int
     ratio_to_largest_linear: float  # exact's peak over the largest linear peak
+    largest_linear_D: int
+    ratio_same_D: float | None  # exact's peak over the linear peak at the D exact was measured with
 
 
 def memory(r: Any) -> Memory:
@@ -461,7 +478,9 @@ def memory(r: Any) -> Memory:
     pm = r["timing"]["peak_memory"]
     rows = tuple(MemoryRow(int(D), pm["linear"][D], pm["workspace_formula"][D]) for D in pm["linear"].keys())
     largest = max(rows, key=lambda row: int(row.linear_peak))
-    return Memory(pm["L"], rows, pm["exact"], pm["exact_D"], pm["exact"] / largest.linear_peak)
+    same = [row for row in rows if row.D == int(pm["exact_D"])]
+    return Memory(pm["L"], rows, pm["exact"], pm["exact_D"], pm["exact"] / largest.linear_peak, largest.D,
+                  pm["exact"] / same[0].linear_peak if same else None)
 
 
 @dataclass(frozen=True)
@@ -492,6 +511,32 @@ def roofline_rows(r: Any) -> tuple[tuple[RooflineRow, ...], float]:
 
 
 @dataclass(frozen=True)
+class LongFit:
+    """Measured over modelled (roofline with per-call costs) linear time at the longest L, across D."""
+
+    L: int
+    lowest: float
+    highest: float
+    tolerance: float
+
+    @property
+    def within(self) -> bool:
+        return 1 / self.tolerance <= float(self.lowest) and float(self.highest) <= self.tolerance
+
+    @property
+    def slower_than_model(self) -> bool:
+        """Every D's linear call took longer than the model says, beyond the tolerance for at least one."""
+        return float(self.lowest) > 1 and float(self.highest) > self.tolerance
+
+
+def long_fit(r: Any) -> LongFit:
+    t = r["timing"]
+    ratios = [s["linear_s"][len(s["L"]) - 1] / s["model"]["linear_s"][len(s["L"]) - 1] for s in t["series"]]
+    last = t["series"][0]["L"]
+    return LongFit(last[len(last) - 1], min(ratios, key=float), max(ratios, key=float), float(t["model_tolerance"]))
+
+
+@dataclass(frozen=True)
 class Findings:
     """What the Q1 section says."""
 
@@ -514,6 +559,9 @@ class Findings:
     roofline: tuple[RooflineRow, ...]
     ridge: float  # matmul rate / DRAM bandwidth (FLOP per byte)
     tolerance: float
+    long_fit: LongFit  # the roofline-with-calls model against the measured linear times at the longest L
+    fewest_calls: int  # the fewest timed calls behind any median
+    fewest_calls_from_L: int  # the shortest length at which some median rests on that few calls
 
     @property
     def no_model_explains(self) -> bool:
@@ -529,6 +577,9 @@ def findings(r: Any) -> Findings:
     rows = crossover_rows(r)
     verdicts = model_verdicts(rows)
     roof, ridge = roofline_rows(r)
+    counts = [(len(s[key][i]), int(s["L"][i])) for s in timing["series"] for key in ("exact_repeats", "linear_repeats")
+              for i in range(len(s["L"]))]
+    fewest = min(n for n, _ in counts)
     return Findings(
         dims=dimensions(r), checks=checks(r), error=error_study(r),
         scores_L=L, scores_D=int(timing["series"][len(timing["series"]) - 1]["D"]),
@@ -537,4 +588,5 @@ def findings(r: Any) -> Findings:
         crossovers=rows, models=verdicts, explaining=Listing(tuple(v.label for v in verdicts if v.within_all)),
         speed=speed_rows(r), exact_across_D=exact_across_D(r), breakdowns=breakdowns(r),
         fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
-        tolerance=timing["model_tolerance"])
+        tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
+        fewest_calls_from_L=min(L_ for n, L_ in counts if n == fewest))

@@ -186,6 +186,11 @@ class UntrainedOutput:
     cer: float
 
     @property
+    def one_as_long(self) -> bool:
+        """Exactly one clip's output had as many characters as its reference."""
+        return self.clips - self.longer - self.shorter == 1
+
+    @property
     def same_length(self) -> bool:
         """Every output had the same length."""
         return self.shortest == self.longest
