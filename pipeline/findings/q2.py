@@ -8,6 +8,8 @@ repeats the sweep over seeds; losses by the spread of the epoch's batch losses
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
@@ -257,6 +259,23 @@ def _one_class_throughout(counts_per_epoch: Sequence[Any]) -> int | None:
     return classes.pop() if len(classes) == 1 else None
 
 
+def _vs_majority(run: Any, majority: float, n: int, majority_class: int) -> Comparison:
+    """A run's final validation accuracy against always answering the majority class, on the same images.
+
+    Paired where the final prediction counts are known: the two answer differently only on the d images
+    the run did not assign to the majority class, so the difference in accuracy has a standard error of
+    at most sqrt(d) / n (McNemar's, with every disagreement counted).  Several seeds, or no counts: the
+    two accuracies' binomial errors combined, which overstates the noise of a paired difference.
+    """
+    counts = run["val_pred_counts"][len(run["val_pred_counts"]) - 1] if run["val_pred_counts"] else None
+    if run["per_seed"] or counts is None or sum(int(k) for k in counts) != int(n):
+        return compare_accuracies(run["final_val_acc"], majority, n)
+    d = n - int(counts[majority_class])
+    return Comparison(run["final_val_acc"], majority, math.sqrt(d) / n,
+                      f"paired on the same {n:,} images: the answers differ on at most {d:,} of them "
+                      f"(McNemar bound)", higher_is_better=True)
+
+
 def _histories(run: Any) -> list[Any]:
     """Return each seed's validation prediction counts per epoch (one entry for a single-seed run)."""
     if run["per_seed"]:
@@ -275,7 +294,7 @@ def plateau(r: Any) -> Plateau:
             if run["diverged"]:
                 continue
             stuck = [_one_class_throughout(h) for h in _histories(run)]
-            vs = compare_accuracies(run["final_val_acc"], majority, n_val)
+            vs = _vs_majority(run, majority, n_val, int(r["majority_class"]))
             single = stuck[0] if len(set(stuck)) == 1 and stuck[0] is not None else None
             entry = PlateauRun(f"{VARIANT_LABELS[variant]} at learning rate {run['lr']:g}", run["lr"],
                                run["final_val_acc"], names[single] if single is not None else None,
