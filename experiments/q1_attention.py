@@ -445,6 +445,7 @@ def figure_error(ctx: RunContext, error: dict[str, Any]) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(r"standard deviation of $q^\top k$")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels on a short log axis overlap
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(title="series terms", fontsize=8)
     fig.tight_layout()

@@ -337,7 +337,7 @@ def figure_reach(ctx: RunContext, probed: dict[str, Any]) -> str:
         im = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=positive.min(), vmax=positive.max()))
         dead = np.ma.masked_where(grad > 0, np.ones_like(grad))
         ax.imshow(dead, cmap=ListedColormap(["#d62728"]), vmin=0, vmax=1)
-        ax.set_title(f"{label}: {int((grad > 0).sum())} of {grad.size} pixels reach the output", fontsize=9)
+        ax.set_title(f"{label}: {int((grad > 0).sum())} of {grad.size} pixels with a nonzero gradient", fontsize=9)
         ax.set(xlabel="column", ylabel="row")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean |∂ logit / ∂ pixel|")
     fig.suptitle(f"|gradient of the logits| per input pixel, summed over the four classes, mean over "
