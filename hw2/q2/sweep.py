@@ -9,11 +9,12 @@ slower than one variant after the other, two processes faster).
 
 from __future__ import annotations
 
-import multiprocessing
-from typing import Any, Callable, Sequence
+from functools import partial
+from typing import Any, Sequence
 
 import torch
 
+from hw2.processes import can_fork, in_forked_processes
 from hw2.resume import CheckpointStore
 from hw2.stats import mean_curve, mean_sd
 from hw2.q2.data import TensorSplits
@@ -42,60 +43,16 @@ def train_sweep(data: TensorSplits, *, lrs: Sequence[float], variants: Sequence[
             for i, v in enumerate(variants)]
     cores = torch.get_num_threads()  # this process's share of the cores (HW2_THREADS under JOBS=N)
     workers = min(len(variants), cores) if parallel and device.type == "cpu" else 1
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or not can_fork():
         per_variant = [train_grouped(data, **job) for job in jobs]
     else:
-        per_variant = _in_forked_processes(train_grouped, data, jobs)
+        per_variant = [_weights_as_tensors(runs) for runs in in_forked_processes(partial(_train_as_arrays, data), jobs)]
     return [run for runs in per_variant for run in runs]
 
 
-def _in_forked_processes(fn: Callable[..., Any], data: TensorSplits, jobs: list[dict]) -> list:
-    """Return ``[fn(data, **job) for job in jobs]``, each call in its own forked process with one torch thread.
-
-    Forking hands ``data`` to the children without copying or pickling it (the
-    pages are shared); only the results come back, through a pipe.  An error in a
-    child is raised here, with the child's own message.
-    """
-    ctx = multiprocessing.get_context("fork")
-    procs, conns = [], []
-    try:
-        for job in jobs:
-            receiver, sender = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(sender, fn, data, job), daemon=True)
-            proc.start()
-            sender.close()
-            procs.append(proc)
-            conns.append(receiver)
-        return [_receive(proc, conn) for proc, conn in zip(procs, conns)]
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-
-
-def _receive(proc: Any, conn: Any) -> Any:
-    """Return what a training process sent back, or raise its error."""
-    try:
-        status, value = conn.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(f"a training process died (exit code {proc.exitcode})") from None
-    if status != "ok":
-        raise RuntimeError(f"a training process failed: {value}")
-    return _weights_as_tensors(value)
-
-
-def _child(conn: Any, fn: Callable[..., Any], data: TensorSplits, job: dict) -> None:
-    """Body of a forked training process: run ``fn`` and send back ("ok", runs) or ("error", message)."""
-    torch.set_num_threads(1)
-    try:
-        conn.send(("ok", _weights_as_arrays(fn(data, **job))))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+def _train_as_arrays(data: TensorSplits, **job: Any) -> list[RunResult]:
+    """Body of a forked training process: train_grouped, with the weights made picklable."""
+    return _weights_as_arrays(train_grouped(data, **job))
 
 
 def _weights_as_arrays(runs: list[RunResult]) -> list[RunResult]:
