@@ -225,8 +225,20 @@ def test_fractions_name_the_D_that_miss_the_target_and_why():
     f = q1.findings(r).fractions
     assert f.slow_products.empty and f.fast_products.items == (8,)
     assert not f.none_met  # D = 32 reaches it
+    assert f.missed_everywhere.items == (8,) and f.missed_somewhere.empty
     r["timing"]["series"][1]["fractions"][0].update(fraction=0.2978, meets_target=False)
     assert q1.findings(r).fractions.none_met  # 29.78% is a miss, though it rounds to 30%
+
+
+def test_a_D_that_meets_the_goal_where_it_was_profiled_is_not_explained_as_missing_it():
+    r = results()
+    r["timing"]["series"][1]["fractions"] = [
+        {"L": 1024, "fraction": 0.2, "linear_gflops": 20.0, "matmul_gflops": 100.0, "meets_target": False},
+        {"L": 2048, "fraction": 0.32, "linear_gflops": 32.0, "matmul_gflops": 100.0, "meets_target": True}]
+    r["timing"]["series"][1]["breakdown"] = [breakdown(2048, (0.1, 0.1, 0.8), (0.4, 0.2, 0.2, 0.1, 0.1), 60.0)]
+    f = q1.findings(r).fractions
+    assert f.missed_somewhere.items == (32,) and 32 not in [row.D for row in f.missed_rows]
+    assert f.fast_products.empty  # no "what holds the call back" where nothing did
 
 
 def test_no_long_lengths_means_no_fraction_claim():

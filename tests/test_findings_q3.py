@@ -315,7 +315,7 @@ def test_the_section_says_what_the_findings_decide():
     assert "This profile asks for the offline stand-in" in text and "This run used a **generated" in text
     assert "was not on this machine" not in text
     assert "the **attention decoder** is ahead on Damerau-Levenshtein similarity" in text
-    assert "The attention decoder is the better recogniser of the two here." in text
+    assert "On the character-level scores the attention decoder is the better recogniser of the two here." in text
     assert "the attention decoder wrote between 6 and 49 characters per clip, fewer than the reference" in text
     assert "`,pie@k` (attention decoder)" in text and ",pie@k`…" not in text
     assert "Without the audio the attention decoder's loss rises more" in text

@@ -393,6 +393,16 @@ class FractionRow:
     profiled_L: int | None  # the longest breakdown L >= fraction_min_L
     products_share: float | None  # there: the products' share of the call's time
     products_fraction: float | None  # there: the products' own GFLOP/s over the matmul rate
+    profiled_ms: float | None = None  # the profiled linear call's time there
+
+    @property
+    def profiled_missed(self) -> bool:
+        """The timed point at the profiled length misses the target (so the profile can say why)."""
+        return any(int(p["L"]) == int(self.profiled_L or -1) and not bool(p["meets_target"]) for p in self.points)
+
+    @property
+    def missed_everywhere(self) -> bool:
+        return not any(bool(p["meets_target"]) for p in self.points)
 
 
 @dataclass(frozen=True)
@@ -405,7 +415,18 @@ class Fractions:
 
     @property
     def missed_rows(self) -> tuple[FractionRow, ...]:
-        return tuple(row for row in self.rows if not row.meets_all)
+        """Rows whose profiled length misses the target: the profile there says where the time went."""
+        return tuple(row for row in self.rows if not row.meets_all and row.profiled_missed)
+
+    @property
+    def missed_everywhere(self) -> Listing:
+        """D values that miss the target at every length."""
+        return Listing(tuple(row.D for row in self.rows if row.missed_everywhere))
+
+    @property
+    def missed_somewhere(self) -> Listing:
+        """D values that reach the target at some lengths and miss it at others."""
+        return Listing(tuple(row.D for row in self.rows if not row.meets_all and not row.missed_everywhere))
 
     @property
     def slow_products(self) -> Listing:
@@ -438,16 +459,16 @@ def fractions(r: Any) -> Fractions:
         if not points:
             continue
         long = [b for b in s["breakdown"] if int(b["L"]) >= int(t["fraction_min_L"])]
-        share = frac = profiled = None
+        share = frac = profiled = profiled_ms = None
         if long:
             b = long[len(long) - 1]
-            profiled = b["L"]
+            profiled, profiled_ms = b["L"], _ms(b["linear"]["total"])
             share = _share(b["linear"]["products"], b["linear"]["total"])
             probe = [p for p in points if int(p["L"]) == int(b["L"])]
             if probe and b["linear_products_gflops"] is not None:
                 frac = b["linear_products_gflops"] / probe[0]["matmul_gflops"]
         rows.append(FractionRow(int(s["D"]), points, all(bool(p["meets_target"]) for p in points), profiled,
-                                share, frac))
+                                share, frac, profiled_ms))
     missed = Listing(tuple(row.D for row in rows if not row.meets_all))
     return Fractions(t["fraction_target"], t["fraction_min_L"], tuple(rows), missed, bool(rows))
 
@@ -562,6 +583,7 @@ class Findings:
     long_fit: LongFit  # the roofline-with-calls model against the measured linear times at the longest L
     fewest_calls: int  # the fewest timed calls behind any median
     fewest_calls_from_L: int  # the shortest length at which some median rests on that few calls
+    fewest_calls_only_at_last: bool  # that length is the longest timed one
 
     @property
     def no_model_explains(self) -> bool:
@@ -589,4 +611,5 @@ def findings(r: Any) -> Findings:
         speed=speed_rows(r), exact_across_D=exact_across_D(r), breakdowns=breakdowns(r),
         fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
-        fewest_calls_from_L=min(L_ for n, L_ in counts if n == fewest))
+        fewest_calls_from_L=min(L_ for n, L_ in counts if n == fewest),
+        fewest_calls_only_at_last=min(L_ for n, L_ in counts if n == fewest) == max(L_ for _, L_ in counts))
