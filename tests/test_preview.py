@@ -42,8 +42,11 @@ class Preview:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None):
         env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        # A shell that starts the test run in the background (`nohup … &`) leaves SIGINT ignored, and
+        # Python keeps an inherited "ignore": restore the default so that interrupt() acts like Ctrl-C.
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "preview", *args], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.out: list[str] = []
         self.err: list[str] = []
         for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
