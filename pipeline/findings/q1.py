@@ -602,6 +602,7 @@ def findings(r: Any) -> Findings:
     counts = [(len(s[key][i]), int(s["L"][i])) for s in timing["series"] for key in ("exact_repeats", "linear_repeats")
               for i in range(len(s["L"]))]
     fewest = min(n for n, _ in counts)
+    fewest_from_L = min(L_ for n, L_ in counts if n == fewest)
     return Findings(
         dims=dimensions(r), checks=checks(r), error=error_study(r),
         scores_L=L, scores_D=int(timing["series"][len(timing["series"]) - 1]["D"]),
@@ -611,5 +612,4 @@ def findings(r: Any) -> Findings:
         speed=speed_rows(r), exact_across_D=exact_across_D(r), breakdowns=breakdowns(r),
         fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
-        fewest_calls_from_L=min(L_ for n, L_ in counts if n == fewest),
-        fewest_calls_only_at_last=min(L_ for n, L_ in counts if n == fewest) == max(L_ for _, L_ in counts))
+        fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts))
