@@ -275,3 +275,12 @@ def test_derived_numbers_keep_their_trace(tmp_path):
     f = q1.findings(ResultsView(copy.deepcopy(results()), path, "make q1"))
     assert "timing.series[0].exact_s[3] / timing.series[0].linear_s[3]" in f.speed[0].speedup.trace
     assert "timing.series[1].exact_s[3]" in f.exact_across_D.time_ratio.trace
+
+
+def test_parts_that_outlast_the_whole_call_are_flagged():
+    from pipeline.findings.q1 import BreakdownRow, Part
+
+    parts = (Part("products", 0.0012, 0.78), Part("softmax", 0.0004, 0.26), Part("rest", 0.0, 0.0))
+    row = BreakdownRow(32, 1024, 1.52, parts, parts[0], 0.1, 1.0, (), parts[0], None)
+    assert row.parts_exceed_call  # 1.6 ms of parts in a 1.52 ms call
+    assert not BreakdownRow(32, 1024, 1.7, parts, parts[0], 0.1, 1.0, (), parts[0], None).parts_exceed_call

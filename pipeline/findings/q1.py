@@ -349,6 +349,11 @@ class BreakdownRow:
     linear_largest: Part
     products_gflops: float | None  # the linear path's two products alone
 
+    @property
+    def parts_exceed_call(self) -> bool:
+        """The in-place products and softmax took longer than the whole call (its remainder is clamped to 0)."""
+        return sum(float(p.seconds) for p in self.exact_parts) > float(self.exact_ms) / 1000 * 1.005
+
 
 @dataclass(frozen=True)
 class BreakdownAtL:
