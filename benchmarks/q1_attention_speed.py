@@ -4,10 +4,11 @@ In one run, on this machine:
 
 * the machine's rates (a square float32 matmul, copy bandwidth by cache level, the softmax
   rate, fresh-page writes) and the fixed cost of a call at a tiny L;
-* exact attention (plain torch: Q K^T, softmax, times V), the fast linear path
-  (``taylor_attention_linear``) and the first linear implementation
-  (``taylor_attention_linear_gather``) at each (D, L), taking turns, with a matmul probe
-  in the same rounds at L >= --fraction-from;
+* exact attention (plain torch: Q K^T, softmax, times V), the linear path as
+  ``taylor_attention_linear`` runs it ("new": the fused C kernel of ``hw2.q1.fused`` where it
+  is built, else the torch path), its torch path (``impl="torch"``) and the first linear
+  implementation (``taylor_attention_linear_gather``, "old") at each (D, L), taking turns,
+  with a matmul probe in the same rounds at L >= --fraction-from;
 
 then prints
 
@@ -34,8 +35,9 @@ import torch  # noqa: E402
 
 from experiments.q1_attention import crossing_point  # noqa: E402
 from hw2.q1 import costmodel as cm  # noqa: E402
-from hw2.q1 import measure  # noqa: E402
+from hw2.q1 import fused, measure  # noqa: E402
 from hw2.q1.attention import (  # noqa: E402
+    linear_implementation,
     softmax_attention,
     taylor_attention_linear,
     taylor_attention_linear_gather,
@@ -56,6 +58,7 @@ def time_sweep(Ds: list[int], Ls: list[int], rounds: int, budget_s: float, fract
             Q, K = (torch.randn(L, D, generator=gen) / D**0.25 for _ in range(2))
             V = torch.randn(L, D, generator=gen)
             fns = {"exact": lambda: softmax_attention(Q, K, V), "new": lambda: taylor_attention_linear(Q, K, V),
+                   "torch": lambda: taylor_attention_linear(Q, K, V, impl="torch"),
                    "old": lambda: taylor_attention_linear_gather(Q, K, V)}
             if L >= fraction_from:
                 fns["probe"] = probe
@@ -64,7 +67,8 @@ def time_sweep(Ds: list[int], Ls: list[int], rounds: int, budget_s: float, fract
             out[D].append({"L": L, "times": times})
             med = {k: measure.median(v) for k, v in times.items()}
             print(f"  D={D:3d} L={L:6d}: exact {med['exact'] * 1e3:10.3f} ms, new {med['new'] * 1e3:8.3f} ms, "
-                  f"old {med['old'] * 1e3:9.3f} ms ({len(times['exact'])} rounds)", flush=True)
+                  f"torch {med['torch'] * 1e3:8.3f} ms, old {med['old'] * 1e3:9.3f} ms "
+                  f"({len(times['exact'])} rounds)", flush=True)
     return out
 
 
@@ -80,25 +84,30 @@ def report(sweep: dict[int, list[dict]], rates: cm.Rates, calls: dict[int, cm.Ca
                 continue
             flops = cm.linear_flops(p["L"], D)
             new = flops / measure.median(p["times"]["new"]) / 1e9
+            tp = flops / measure.median(p["times"]["torch"]) / 1e9
             old = flops / measure.median(p["times"]["old"]) / 1e9
             mm = 2 * probe_n**3 / measure.median(p["times"]["probe"]) / 1e9
-            summary["fractions"].append({"D": D, "L": p["L"], "new_gflops": new, "old_gflops": old,
-                                         "matmul_gflops": mm, "fraction": new / mm, "old_fraction": old / mm})
+            summary["fractions"].append({"D": D, "L": p["L"], "new_gflops": new, "torch_gflops": tp,
+                                         "old_gflops": old, "matmul_gflops": mm, "fraction": new / mm,
+                                         "torch_fraction": tp / mm, "old_fraction": old / mm})
             print(f"  D={D:3d} L={p['L']:6d}: new {new:6.1f} GFLOP/s = {new / mm:5.2f} of {mm:6.1f} "
-                  f"({'meets' if new / mm >= TARGET else 'misses'} the target); old {old / mm:5.3f}")
+                  f"({'meets' if new / mm >= TARGET else 'misses'} the target); torch path {tp / mm:5.3f}, "
+                  f"old {old / mm:5.3f}")
     print("\ncrossover L* (exact = linear): measured | operation count | roofline | roofline + per-call costs "
           "(ratio measured / predicted)")
     for D, points in sweep.items():
         Ls = [p["L"] for p in points]
         exact = [measure.median(p["times"]["exact"]) for p in points]
         measured = {k: crossing_point(Ls, exact, [measure.median(p["times"][k]) for p in points])
-                    for k in ("new", "old")}
+                    for k in ("new", "torch", "old")}
         preds = {"operation count": cm.opcount_crossover(D), "roofline": cm.roofline_crossover(D, rates),
                  "roofline + calls": cm.roofline_crossover(D, rates, calls[D])}
-        row = {"D": D, "measured_new": measured["new"], "measured_old": measured["old"], **preds}
+        row = {"D": D, "measured_new": measured["new"], "measured_torch": measured["torch"],
+               "measured_old": measured["old"], **preds}
         summary["crossovers"].append(row)
         text = " | ".join(f"{name} {value:7.0f} ({_ratio(measured['new'], value)})" for name, value in preds.items())
-        print(f"  D={D:3d}: measured {_fmt(measured['new'])} (old path {_fmt(measured['old'])}) | {text}")
+        print(f"  D={D:3d}: measured {_fmt(measured['new'])} (torch path {_fmt(measured['torch'])}, old path "
+              f"{_fmt(measured['old'])}) | {text}")
     print("\nspeed-up of the new linear path over the old one, and over exact attention (median times):")
     for D, points in sweep.items():
         ups = {p["L"]: measure.median(p["times"]["old"]) / measure.median(p["times"]["new"]) for p in points}
@@ -119,6 +128,8 @@ def peak_memory(Ds: list[int], L: int) -> dict:
     for D in Ds:
         Q, K, V = (torch.randn(L, D, generator=gen) for _ in range(3))
         row = {"new": measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, K, V), fresh_plans=True),
+               "torch": measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, K, V, impl="torch"),
+                                                     fresh_plans=True),
                "old": measure.peak_allocated_bytes(lambda: taylor_attention_linear_gather(Q, K, V))}
         if D == Ds[0]:
             row["exact"] = measure.peak_allocated_bytes(lambda: softmax_attention(Q, K, V))
@@ -138,7 +149,8 @@ def _ratio(measured: float | None, predicted: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--D", type=int, nargs="+", default=[8, 16, 32], help="head dimensions")
-    parser.add_argument("--L", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+    parser.add_argument("--L", type=int, nargs="+",
+                        default=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
                         help="sequence lengths (ascending)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per point (every repeat is kept)")
     parser.add_argument("--budget", type=float, default=4.0, help="seconds per point before stopping (>= 2 rounds)")
@@ -152,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY')}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    x = torch.zeros(1, 1)
+    print(f"linear path timed as \"new\": {linear_implementation(x, x, x)} ({fused.status()})")
     rates, samples = measure.measure_rates(5)
     calls = {D: measure.call_costs(D)[0] for D in args.D}
     print(f"matmul {rates.matmul / 1e9:.1f} GFLOP/s; copy GB/s: " +

@@ -20,12 +20,14 @@ import torch
 from tqdm.auto import tqdm
 
 from hw2.q1 import costmodel as cm
+from hw2.q1 import fused
 from hw2.q1 import measure
 from hw2.q1 import symbolic as sym
 from hw2.q1.attention import (
     FORMS,
     SLAB_BYTES,
     feature_dim,
+    linear_implementation,
     linear_workspace_bytes,
     mclaurin_features,
     softmax_attention,
@@ -63,7 +65,7 @@ class Settings:
     error_trials: int = 10
     timing_D: list[int] = field(default_factory=lambda: [8, 16, 32, 64])  # exact vs linear timings
     timing_K: int = 3
-    timing_L: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
+    timing_L: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
     timing_repeats: int = 50  # at most this many rounds per timing point; every repeat is recorded
     timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point (2 rounds at least)
     fraction_min_L: int = 4096  # from this L, the linear path's share of the matmul rate is measured
@@ -202,6 +204,8 @@ def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str,
     V = torch.randn(L, D, generator=gen).to(dtype)
     fns = {"exact": lambda: softmax_attention(Q, Kt, V),
            "linear": lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K)}
+    if linear_implementation(Q, Kt, V, cfg.timing_K) != "torch":  # the torch path too, for comparison
+        fns["linear_torch"] = lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K, impl="torch")
     if L >= cfg.fraction_min_L:
         fns["matmul_probe"] = measure.matmul_probe(cfg.probe_n, dtype)[0]
     if L in cfg.breakdown_L:
@@ -209,7 +213,7 @@ def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str,
     with torch.no_grad():
         times = measure.interleaved_times(fns, cfg.timing_repeats, cfg.timing_budget_s,
                                           min_rounds=min(2, cfg.timing_repeats))
-        profile = measure.linear_profile(Q, Kt, V) if L in cfg.breakdown_L else None
+        profile = measure.linear_profile(Q, Kt, V, impl="torch") if L in cfg.breakdown_L else None
     return {"times": times, "linear_profile": profile}
 
 
@@ -241,13 +245,20 @@ def pooled_rates(samples: list[dict[str, Any]]) -> cm.Rates:
 def peak_memory(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
     """Peak bytes allocated by one linear call (buffers made afresh) per D at the longest L, and its formula."""
     L = cfg.timing_L[-1]
-    out = {"L": L, "linear": {}, "workspace_formula": {}}
+    out = {"L": L, "linear": {}, "workspace_formula": {}, "linear_torch": {}, "workspace_formula_torch": {}}
     for D in cfg.timing_D:
         Q, Kt, V = (torch.randn(L, D, generator=gen).to(DTYPES[cfg.dtype]) for _ in range(3))
         out["linear"][str(D)] = measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K),
                                                              fresh_plans=True)
-        out["workspace_formula"][str(D)] = linear_workspace_bytes(L, L, D, D, cfg.timing_K,
-                                                                  itemsize=Q.element_size()) + Q.nbytes
+        torch_formula = linear_workspace_bytes(L, L, D, D, cfg.timing_K, itemsize=Q.element_size()) + Q.nbytes
+        if linear_implementation(Q, Kt, V, cfg.timing_K) == "fused":
+            threads = fused.threads_for(L, L, D, D)
+            out["workspace_formula"][str(D)] = fused.workspace_floats(D, D, threads) * Q.element_size() + Q.nbytes
+            out["linear_torch"][str(D)] = measure.peak_allocated_bytes(
+                lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K, impl="torch"), fresh_plans=True)
+            out["workspace_formula_torch"][str(D)] = torch_formula
+        else:
+            out["workspace_formula"][str(D)] = torch_formula
     D = cfg.timing_D[0]
     Q, Kt, V = (torch.randn(L, D, generator=gen).to(DTYPES[cfg.dtype]) for _ in range(3))
     out["exact"] = measure.peak_allocated_bytes(lambda: softmax_attention(Q, Kt, V))
@@ -261,9 +272,12 @@ def peak_memory(cfg: Settings, gen: torch.Generator) -> dict[str, Any]:
 def analyse_timings(cfg: Settings, raw: dict[str, Any]) -> dict[str, Any]:
     """Turn the raw timings into per-D series: medians, crossovers measured and predicted, fractions, breakdown."""
     rates = pooled_rates(raw["rate_samples"])
-    series = [series_for(cfg, D, raw["points"][D], rates, raw["calls"][D][0]) for D in cfg.timing_D]
+    impl = implementation(cfg)
+    series = [series_for(cfg, D, raw["points"][D], rates, raw["calls"][D][0], impl["linear"])
+              for D in cfg.timing_D]
     return {
         "K": cfg.timing_K, "dtype": cfg.dtype, "device": "cpu", "threads": torch.get_num_threads(),
+        "implementation": impl,
         "rates": {"matmul_gflops": rates.matmul / 1e9,
                   "bandwidth_gbs": {k: v / 1e9 for k, v in rates.bandwidth.items()},
                   "cache_bytes": rates.cache_bytes, "softmax_gentries": rates.softmax / 1e9,
@@ -275,12 +289,22 @@ def analyse_timings(cfg: Settings, raw: dict[str, Any]) -> dict[str, Any]:
         "series": series, "peak_memory": raw["peaks"],
         "fraction_target": FRACTION_TARGET, "fraction_min_L": cfg.fraction_min_L,
         "model_tolerance": MODEL_TOLERANCE, "probe_n": cfg.probe_n, "tiny_L": measure.TINY_L,
-        "slab_bytes": SLAB_BYTES,
+        "slab_bytes": SLAB_BYTES, "fused_block": fused.block(), "settle_below_s": measure.SETTLE_BELOW_S,
+        "settle_s": measure.SETTLE_S,
+        "model_scan_from_L": cm.SCAN_FROM,
     }
 
 
+def implementation(cfg: Settings) -> dict[str, Any]:
+    """Which code the "linear" timings ran (the fused kernel, or the torch path where it is not built) and why."""
+    x = torch.zeros(1, 1, dtype=DTYPES[cfg.dtype])
+    which = linear_implementation(x, x, x, cfg.timing_K)
+    return {"linear": which, "fused_available": fused.available(), "fused_build": fused.status(),
+            "torch_compared": which != "torch"}
+
+
 def fixed_costs(D: int, L0: int, exact0: float, linear0: float, rates: cm.Rates, tiny: cm.CallCosts,
-                K: int) -> cm.CallCosts:
+                K: int, impl: str = "fused") -> cm.CallCosts:
     """Per-call costs: what a call at the shortest timed length takes beyond its roofline time.
 
     At that length the arithmetic is negligible, so the rest is the cost of a call as such
@@ -288,20 +312,24 @@ def fixed_costs(D: int, L0: int, exact0: float, linear0: float, rates: cm.Rates,
     comes from the tiny-L measurement (``measure.call_costs``).
     """
     return cm.CallCosts(exact=max(0.0, exact0 - cm.exact_time(L0, D, rates)),
-                        linear=max(0.0, linear0 - cm.linear_time(L0, D, rates, None, K)), slab=tiny.slab)
+                        linear=max(0.0, linear0 - cm.linear_time(L0, D, rates, None, K, impl=impl)),
+                        slab=tiny.slab)
 
 
 def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Rates,
-               tiny: cm.CallCosts) -> dict[str, Any]:
-    """Everything the report says about one D: times, crossovers by measurement and by both models, and more."""
+               tiny: cm.CallCosts, impl: str = "fused") -> dict[str, Any]:
+    """Everything the report says about one D: times, crossovers by measurement and by both models, and more.
+
+    ``impl`` is the code the "linear" timings ran ("fused" or "torch"); the models describe that code.
+    """
     Ls = [p["L"] for p in points]
     exact = [measure.median(p["times"]["exact"]) for p in points]
     linear = [measure.median(p["times"]["linear"]) for p in points]
-    calls = fixed_costs(D, Ls[0], exact[0], linear[0], rates, tiny, cfg.timing_K)
+    calls = fixed_costs(D, Ls[0], exact[0], linear[0], rates, tiny, cfg.timing_K, impl)
     measured = crossing_point(Ls, exact, linear)
     crossovers = {"predicted_crossover": cm.opcount_crossover(D, cfg.timing_K),
-                  "roofline_crossover": cm.roofline_crossover(D, rates, None, cfg.timing_K),
-                  "roofline_calls_crossover": cm.roofline_crossover(D, rates, calls, cfg.timing_K)}
+                  "roofline_crossover": cm.roofline_crossover(D, rates, None, cfg.timing_K, impl),
+                  "roofline_calls_crossover": cm.roofline_crossover(D, rates, calls, cfg.timing_K, impl)}
     ratios = {f"ratio_to_{key.removesuffix('_crossover')}": (measured / value if measured and value else None)
               for key, value in crossovers.items()}
     return {
@@ -314,18 +342,34 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
         "linear_faster_from_start": linear[0] < exact[0], "linear_faster_at_end": linear[-1] < exact[-1],
         "speedup_at_max_L": exact[-1] / linear[-1],
         "model": {"exact_s": [cm.exact_time(L, D, rates, calls) for L in Ls],
-                  "linear_s": [cm.linear_time(L, D, rates, calls, cfg.timing_K) for L in Ls],
+                  "linear_s": [cm.linear_time(L, D, rates, calls, cfg.timing_K, impl=impl) for L in Ls],
                   "exact_plain_s": [cm.exact_time(L, D, rates) for L in Ls],
-                  "linear_plain_s": [cm.linear_time(L, D, rates, None, cfg.timing_K) for L in Ls]},
+                  "linear_plain_s": [cm.linear_time(L, D, rates, None, cfg.timing_K, impl=impl) for L in Ls]},
         "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul_probe" in p["times"]],
-        "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"]),
+        "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"], impl)
+        + torch_roofline_points(cfg, D, points, rates.cache_bytes["l3"]),
+        "torch_path": torch_path(cfg, D, points, exact),
         "breakdown": [breakdown(cfg, D, p, rates) for p in points if p["linear_profile"] is not None],
     }
 
 
-def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any]) -> dict[str, Any]:
+def torch_path(cfg: Settings, D: int, points: list[dict[str, Any]], exact: list[float]) -> dict[str, Any] | None:
+    """The torch path's times, measured crossover and share of the matmul rate, where it was timed beside the kernel."""
+    if not all("linear_torch" in p["times"] for p in points):
+        return None
+    Ls = [p["L"] for p in points]
+    linear = [measure.median(p["times"]["linear_torch"]) for p in points]
+    return {"linear_s": linear, "linear_repeats": [p["times"]["linear_torch"] for p in points],
+            "measured_crossover": crossing_point(Ls, exact, linear),
+            "linear_faster_from_start": linear[0] < exact[0],
+            "fractions": [fraction_of_matmul(cfg, D, p, "linear_torch") for p in points
+                          if "matmul_probe" in p["times"]]}
+
+
+def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any], key: str = "linear") -> dict[str, Any]:
     """The linear path's useful GFLOP/s over the matmul rate timed in the same rounds (the probe product)."""
-    L, times = point["L"], point["times"]
+    L, times = point["L"], dict(point["times"])
+    times["linear"] = times[key]
     flops = cm.linear_flops(L, D, cfg.timing_K)
     probe_flops = 2.0 * cfg.probe_n**3
     linear_rates = [flops / t / 1e9 for t in times["linear"]]
@@ -339,7 +383,7 @@ def fraction_of_matmul(cfg: Settings, D: int, point: dict[str, Any]) -> dict[str
 
 
 def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], linear: list[float],
-                    l3_bytes: float) -> list[dict]:
+                    l3_bytes: float, impl: str = "fused") -> list[dict]:
     """Achieved useful GFLOP/s and arithmetic intensity (useful FLOPs per modelled byte of main-memory traffic)."""
     points = []
     for L, te, tl in zip(Ls, exact, linear):
@@ -347,8 +391,22 @@ def roofline_points(cfg: Settings, D: int, Ls: list[int], exact: list[float], li
         points.append({"L": L, "method": "exact", "gflops": fe / te / 1e9,
                        "intensity": fe / cm.dram_traffic(cm.exact_steps(L, D), L, D, l3_bytes)})
         points.append({"L": L, "method": "linear", "gflops": fl / tl / 1e9,
-                       "intensity": fl / cm.dram_traffic(cm.linear_steps(L, D, cfg.timing_K), L, D, l3_bytes)})
+                       "intensity": fl / cm.dram_traffic(cm.IMPL_STEPS[impl](L, D, cfg.timing_K), L, D,
+                                                         l3_bytes)})
     return points
+
+
+def torch_roofline_points(cfg: Settings, D: int, points: list[dict[str, Any]], l3_bytes: float) -> list[dict]:
+    """The torch path's points (method "linear_torch"), where it was timed beside the fused kernel."""
+    if not all("linear_torch" in p["times"] for p in points):
+        return []
+    out = []
+    for p in points:
+        L = p["L"]
+        fl = cm.linear_flops(L, D, cfg.timing_K)
+        out.append({"L": L, "method": "linear_torch", "gflops": fl / measure.median(p["times"]["linear_torch"]) / 1e9,
+                    "intensity": fl / cm.dram_traffic(cm.linear_steps(L, D, cfg.timing_K), L, D, l3_bytes)})
+    return out
 
 
 def breakdown(cfg: Settings, D: int, point: dict[str, Any], rates: cm.Rates) -> dict[str, Any]:
@@ -460,6 +518,9 @@ def figure_timings(ctx: RunContext, timing: dict[str, Any]) -> None:
     for ax, s in zip(axes[0], series):
         ax.plot(s["L"], s["exact_s"], "o", color="C0", ms=4, label="exact, measured")
         ax.plot(s["L"], s["linear_s"], "s", color="C1", ms=4, label="linear, measured")
+        if s.get("torch_path"):
+            ax.plot(s["L"], s["torch_path"]["linear_s"], "^", color="C2", mfc="none", ms=4,
+                    label="linear (torch ops), measured")
         ax.plot(s["L"], s["model"]["exact_s"], "-", color="C0", lw=1, label="exact, roofline + calls")
         ax.plot(s["L"], s["model"]["linear_s"], "-", color="C1", lw=1, label="linear, roofline + calls")
         for key, style, label in (("measured_crossover", "-", "measured $L^*$"),
@@ -492,11 +553,15 @@ def figure_roofline(ctx: RunContext, timing: dict[str, Any]) -> None:
     bw = rates["bandwidth_gbs"]["dram"]
     ax.plot(grid, np.minimum(peak, bw * grid), "k-", lw=1.0,
             label=f"roof: matmul {peak:.0f} GFLOP/s, DRAM {bw:.0f} GB/s")
+    linear_label = "linear (fused kernel)" if timing.get("implementation", {}).get("linear") == "fused" else "linear"
+    labels = {"exact": "exact", "linear": linear_label, "linear_torch": "linear (torch ops)"}
     for i, s in enumerate(timing["series"]):
-        for method, marker, fill in (("exact", "o", "none"), ("linear", "s", f"C{i}")):
+        for method, marker, fill in (("exact", "o", "none"), ("linear", "s", f"C{i}"), ("linear_torch", "^", "none")):
             pts = [p for p in s["roofline_points"] if p["method"] == method and p["L"] >= long]
+            if not pts:
+                continue
             ax.plot([p["intensity"] for p in pts], [p["gflops"] for p in pts], marker, color=f"C{i}", mfc=fill,
-                    ms=4, alpha=0.9, label=f"{method}, D = {s['D']}")
+                    ms=4, alpha=0.9, label=f"{labels[method]}, D = {s['D']}")
             for p in pts:
                 ax.annotate(f"{p['L']:,}", (p["intensity"], p["gflops"]), fontsize=5.5, color="0.3",
                             xytext=(4, -2), textcoords="offset points")
@@ -506,8 +571,8 @@ def figure_roofline(ctx: RunContext, timing: dict[str, Any]) -> None:
     ax.set_ylabel("achieved GFLOP/s (useful FLOPs)")
     ax.grid(True, which="both", alpha=0.25)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     ctx.save_figure(fig, "roofline.png")
 
 

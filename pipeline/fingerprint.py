@@ -36,6 +36,8 @@ def source_digest(path: Path) -> str:
     they do not change the digest; any change to code does.  A file that does not
     parse is hashed by its bytes.
     """
+    if path.suffix != ".py":
+        return file_sha256(path)  # a companion source (the C kernel): every byte counts
     text = path.read_text(encoding="utf-8")
     try:
         tree = ast.parse(text)
@@ -56,7 +58,8 @@ def json_sha256(value: Any) -> str:
 
 
 def imported_sources() -> list[str]:
-    """Return the repository-relative paths of project modules currently imported."""
+    """Return the repository-relative paths of project modules currently imported, and the files they
+    name in ``FINGERPRINT_FILES``."""
     paths = set()
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
@@ -69,6 +72,9 @@ def imported_sources() -> list[str]:
         # by path, not by name: the experiment itself runs as __main__
         if rel.split("/")[0] in PACKAGES:
             paths.add(rel)
+            # non-Python files a module builds or reads as code (hw2/q1/fused.py: its C kernel)
+            for extra in getattr(module, "FINGERPRINT_FILES", ()):
+                paths.add(Path(extra).resolve().relative_to(REPO_ROOT).as_posix())
     return sorted(paths)
 
 

@@ -100,8 +100,27 @@ def test_linear_model_time_counts_extra_slabs():
     one, three = cm.slabs(chunk, D), cm.slabs(3 * chunk, D)
     assert one == (chunk, 1) and three == (chunk, 3)
     no_slab_cost = cm.CallCosts(CALLS.exact, CALLS.linear, 0.0)
-    difference = cm.linear_time(3 * chunk, D, RATES, CALLS) - cm.linear_time(3 * chunk, D, RATES, no_slab_cost)
+    torch_path = dict(impl="torch")
+    difference = cm.linear_time(3 * chunk, D, RATES, CALLS, **torch_path) \
+        - cm.linear_time(3 * chunk, D, RATES, no_slab_cost, **torch_path)
     assert difference == pytest.approx(2 * CALLS.slab)
+    # the fused kernel has no slabs: a slab cost must not enter its time
+    assert cm.linear_time(3 * chunk, D, RATES, CALLS) == cm.linear_time(3 * chunk, D, RATES, no_slab_cost)
+
+
+def test_fused_model_is_compute_bound_at_the_matmul_rate():
+    # the fused kernel's two passes move only Q, K, V and Z; at long L its time is its FLOPs over the matmul rate
+    for D in (8, 16, 32):
+        L = 16384
+        steps = cm.fused_steps(L, D)
+        assert sum(st.bytes for st in steps) == 4 * L * D * 4
+        flops = sum(st.flops for st in steps)
+        assert cm.linear_time(L, D, RATES) == pytest.approx(flops / RATES.matmul)
+        # it executes at least the useful FLOPs (the ones column is multiplied like any other: L M more)
+        assert flops >= cm.linear_flops(L, D)
+        assert flops - cm.linear_flops(L, D) == pytest.approx(L * feature_dim(D, 3), rel=1e-9)
+        # and the torch path, which writes and reads its features, is modelled slower
+        assert cm.linear_time(L, D, RATES, impl="torch") > cm.linear_time(L, D, RATES)
 
 
 def test_times_grow_with_L():

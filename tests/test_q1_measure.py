@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from hw2.q1 import measure
@@ -18,10 +20,25 @@ def test_wall_times_keeps_every_repeat_and_respects_the_budget():
 
 def test_interleaved_rounds_call_each_function_in_turn():
     order = []
+    # no settling: one warm-up each, then three rounds of one timed call each
     times = measure.interleaved_times({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                                      rounds=3, budget_s=float("inf"))
-    assert order == ["a", "b"] * 4  # one warm-up each, then three rounds
+                                      rounds=3, budget_s=float("inf"), settle_below_s=0.0)
+    assert order == ["a", "b"] * 4
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+
+
+def test_short_calls_are_timed_after_untimed_calls_of_their_own():
+    order = []
+    slow = lambda: (order.append("s"), time.sleep(0.003))  # noqa: E731  longer than the threshold: never repeated
+    fast = lambda: order.append("f")  # noqa: E731
+    times = measure.interleaved_times({"s": slow, "f": fast}, rounds=2, budget_s=float("inf"),
+                                      settle_below_s=0.002, settle_s=0.001)
+    assert {k: len(v) for k, v in times.items()} == {"s": 2, "f": 2}
+    assert order.count("s") == 3  # warm-up and two timed calls
+    rounds = "".join(order[2:]).split("s")[1:]  # what ran after each slow call: the fast one, repeated
+    assert len(rounds) == 2 and all(len(r) >= 2 and set(r) == {"f"} for r in rounds)
+    # the settling calls fill at least settle_s: a trivial call repeats many times in a millisecond
+    assert all(len(r) > 10 for r in rounds)
 
 
 def test_cache_sizes_are_positive_and_ordered():

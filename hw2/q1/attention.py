@@ -33,6 +33,7 @@ from collections import OrderedDict
 
 import torch
 
+from hw2.q1 import fused
 from hw2.q1.features import (
     FORMS,
     check_args,
@@ -47,7 +48,7 @@ from hw2.q1.features import (
 __all__ = [
     "FORMS", "feature_dim", "mclaurin_features", "mclaurin_features_gather", "softmax_attention",
     "taylor_exp", "taylor_attention_quadratic", "taylor_attention_linear", "taylor_attention_linear_gather",
-    "taylor_attention_weights", "default_chunk", "linear_workspace_bytes",
+    "taylor_attention_weights", "default_chunk", "linear_workspace_bytes", "linear_implementation", "IMPLS",
 ]
 
 SLAB_BYTES = 2 << 20  # feature bytes per slab: small enough to stay in a core's L2/L3
@@ -237,24 +238,50 @@ def _plan(key: tuple, make) -> _Plan:
     return plan
 
 
-def taylor_attention_linear(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, terms: int = 3,
-                            form: str = "symmetric", chunk: int | None = -1) -> torch.Tensor:
-    """Return D^-1 Phi(Q) (Phi(K)^T V): O(L M D) time, O(chunk M + L D + M D) extra memory.
+IMPLS = ("auto", "fused", "torch")
 
-    Same result as ``taylor_attention_linear_gather`` within float tolerance.  ``form``
-    chooses which feature map is formed; both give the same kernel.  ``chunk``: positions
-    per feature slab; -1 picks one from the feature size (``default_chunk``); None or 0
-    makes the whole sequence one slab.  With gradients enabled and an input that requires
-    them, the differentiable ``taylor_attention_linear_gather`` is used instead.
+
+def linear_implementation(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, terms: int = 3,
+                          form: str = "symmetric", impl: str = "auto") -> str:
+    """Return which code ``taylor_attention_linear`` runs for these arguments: "fused", "torch" or "gather"."""
+    if impl not in IMPLS:
+        raise ValueError(f"unknown implementation {impl!r}; use one of {IMPLS}")
+    if torch.is_grad_enabled() and (Q.requires_grad or K.requires_grad or V.requires_grad):
+        return "gather"
+    if impl == "torch":
+        return "torch"
+    if fused.supports(Q, K, V, terms, form):
+        return "fused"
+    if impl == "fused":
+        raise ValueError("the fused kernel needs terms=3, the symmetric form and float32 CPU tensors, and a "
+                         f"built kernel ({fused.status()})")
+    return "torch"
+
+
+def taylor_attention_linear(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, terms: int = 3,
+                            form: str = "symmetric", chunk: int | None = -1, impl: str = "auto") -> torch.Tensor:
+    """Return D^-1 Phi(Q) (Phi(K)^T V): O(L M D) time, O(M D) (fused) or O(chunk M + L D + M D) extra memory.
+
+    Same result as ``taylor_attention_linear_gather`` within float tolerance.  ``impl``:
+    "fused" runs the compiled kernel of ``hw2.q1.fused`` (K = 3, symmetric, float32 on the
+    CPU), "torch" the torch operations below, "auto" the kernel where it applies and is
+    built, torch otherwise.  ``form`` chooses which feature map the torch path forms; both
+    give the same kernel.  ``chunk``: positions per feature slab of the torch path; -1
+    picks one from the feature size (``default_chunk``); None or 0 makes the whole
+    sequence one slab.  With gradients enabled and an input that requires them, the
+    differentiable ``taylor_attention_linear_gather`` is used instead.
     """
     D = Q.shape[-1]
     check_args(D, terms, form)
-    if torch.is_grad_enabled() and (Q.requires_grad or K.requires_grad or V.requires_grad):
+    which = linear_implementation(Q, K, V, terms, form, impl)
+    if which == "gather":
         return taylor_attention_linear_gather(Q, K, V, terms, form)
     L, Lk, Dv = Q.shape[-2], K.shape[-2], V.shape[-1]
     lead = tuple(Q.shape[:-2])
     if lead != K.shape[:-2] or lead != V.shape[:-2]:  # torch.broadcast_shapes costs ~20 us; skip it when possible
         lead = tuple(torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2]))
+    if which == "fused":
+        return fused.linear(Q, K, V, lead)
     B = math.prod(lead)
     out = torch.empty(*lead, L, Dv, dtype=Q.dtype, device=Q.device)
     width = slab_width(L, Lk, feature_dim(D, terms, form), Q.element_size(), chunk)

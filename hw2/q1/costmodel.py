@@ -21,8 +21,10 @@ Two models predict where linear attention overtakes exact attention:
 All rates come from ``Rates``, which the experiment measures on the machine at run time.
 
 Step lists mirror the implementations in ``hw2.q1.attention``: ``softmax_attention``
-(QK^T, softmax, times V, as torch runs them: no fusion, fresh L x L outputs) and the
-fast ``taylor_attention_linear`` (symmetric map, feature-major slabs, [V 1] fused).
+(QK^T, softmax, times V, as torch runs them: no fusion, fresh L x L outputs), the fused
+kernel of ``hw2.q1.fused`` (``fused_steps``: two compute-bound passes) and the torch path
+of ``taylor_attention_linear`` (``linear_steps``: symmetric map, feature-major slabs,
+[V 1] fused).
 The functions that count FLOPs also accept SymPy symbols, so the tests can check them
 against ``symbolic.exact_cost_terms`` and ``symbolic.linear_cost_terms``.
 """
@@ -37,6 +39,7 @@ from hw2.q1.attention import default_chunk, feature_dim
 
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest dynamic mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
 MATMUL, SOFTMAX, ELEMENTWISE = "matmul", "softmax", "elementwise"
+SCAN_FROM = 2.0  # crossovers are searched from this L; a crossover equal to it means "linear is faster everywhere"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,27 @@ def linear_steps(L: int, D: int, K: int = 3, itemsize: int = 4) -> list[Step]:
     ]
 
 
+def fused_steps(L: int, D: int, K: int = 3, itemsize: int = 4) -> list[Step]:
+    """Return the steps of the fused kernel (``hw2.q1.fused``; Lk = L, Dv = D): one pass over the keys, one over
+    the queries, the features formed in cache and never stored, so each pass moves only its inputs and outputs.
+
+    The kernel multiplies by the ones column of [V 1] like any other, so a pass does 2 L M (D + 1) FLOPs besides
+    the features (the useful count has L M for Phi(K)^T 1).
+    """
+    M = feature_dim(D, K)
+    s = itemsize
+    io = 2 * L * D * s  # keys pass: K and V read; queries pass: Q read, Z written
+    product = 2 * L * M * (D + 1)
+    return [
+        Step("keys: features and [V 1]^T Phi(K)", MATMUL, feature_map_flops(L, D, M) + product, io, io),
+        Step("queries: features, kv^T Phi(Q), division", MATMUL, feature_map_flops(L, D, M) + product + L * D,
+             io, io),
+    ]
+
+
+IMPL_STEPS = {"fused": fused_steps, "torch": linear_steps}
+
+
 def traffic(steps: list[Step]) -> float:
     """Return the bytes all steps move, wherever their data live."""
     return sum(st.bytes for st in steps)
@@ -193,12 +217,15 @@ def exact_time(L: float, D: int, rates: Rates, calls: CallCosts | None = None, i
 
 
 def linear_time(L: float, D: int, rates: Rates, calls: CallCosts | None = None, K: int = 3,
-                itemsize: int = 4) -> float:
-    """Return the roofline time of one linear call, plus the measured costs per call and per slab when given."""
+                itemsize: int = 4, impl: str = "fused") -> float:
+    """Return the roofline time of one linear call by ``impl`` ("fused" or "torch"), plus the measured costs per
+    call (and, for the torch path, per extra slab) when given."""
     Li = int(round(L))
-    t = sum(step_time(st, rates) for st in linear_steps(Li, D, K, itemsize))
+    t = sum(step_time(st, rates) for st in IMPL_STEPS[impl](Li, D, K, itemsize))
     if calls:
-        t += calls.linear + (slabs(Li, D, K, itemsize)[1] - 1) * calls.slab
+        t += calls.linear
+        if impl == "torch":
+            t += (slabs(Li, D, K, itemsize)[1] - 1) * calls.slab
     return t
 
 
@@ -209,13 +236,15 @@ def opcount_crossover(D: int, K: int = 3) -> float:
     return crossover_at(D, K)
 
 
-def roofline_crossover(D: int, rates: Rates, calls: CallCosts | None = None, K: int = 3) -> float | None:
-    """Return the smallest L where the roofline predicts linear attention to be as fast as exact."""
-    return crossover(lambda L: exact_time(L, D, rates, calls), lambda L: linear_time(L, D, rates, calls, K))
+def roofline_crossover(D: int, rates: Rates, calls: CallCosts | None = None, K: int = 3,
+                       impl: str = "fused") -> float | None:
+    """Return the smallest L where the roofline predicts linear attention (by ``impl``) to be as fast as exact."""
+    return crossover(lambda L: exact_time(L, D, rates, calls),
+                     lambda L: linear_time(L, D, rates, calls, K, impl=impl))
 
 
 def crossover(t_exact: Callable[[float], float], t_linear: Callable[[float], float],
-              lo: float = 2.0, hi: float = float(1 << 22)) -> float | None:
+              lo: float = SCAN_FROM, hi: float = float(1 << 22)) -> float | None:
     """Return the smallest L in [lo, hi] with t_exact(L) >= t_linear(L) (a log-spaced scan, then bisection)."""
     grid = [lo * (hi / lo) ** (i / 400) for i in range(401)]
     previous = None

@@ -197,6 +197,7 @@ class ModelPrediction:
     crossover: float | None
     ratio: float | None  # measured / predicted
     within: bool  # within the tolerance factor
+    everywhere: bool = False  # the model has linear attention faster from the first length it scans
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,9 @@ class CrossoverRow:
     linear_call_ms: float
     linear_fixed_share: float | None  # linear_call_ms over the linear time at the measured crossover
     fixed_L: int  # the length the fixed costs were taken at
+    torch_measured: float | None = None  # the torch path's measured crossover, where it was timed beside the kernel
+    torch_timed: bool = False
+    torch_faster_from_start: bool = False
 
 
 def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
@@ -232,8 +236,9 @@ def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
 class ModelVerdict:
     model: str
     label: str
-    within_all: bool  # within the tolerance for every D with a measured crossover
-    worst_factor: float | None  # the largest max(ratio, 1/ratio) over D
+    within_all: bool  # within the tolerance for every D (a D without a measured crossover: its bound)
+    worst_factor: float | None  # the largest max(ratio, 1/ratio) over the D with a measured crossover
+    missed: Listing = Listing(())  # the D values it misses
 
 
 def _within(ratio: float | None, tolerance: float) -> bool:
@@ -245,16 +250,33 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
     tol = float(r["timing"]["model_tolerance"])
     rows = []
     for s in r["timing"]["series"]:
-        preds = tuple(ModelPrediction(key, s[f"{key}_crossover"], s[f"ratio_to_{key}"],
-                                      _within(s[f"ratio_to_{key}"], tol)) for key in MODEL_LABELS)
-        calls = s["fixed_cost"]
+        scan_from = r["timing"].get("model_scan_from_L")
         measured = s["measured_crossover"]
+        first, last = float(s["L"][0]), float(s["L"][len(s["L"]) - 1])
+        faster_from_start = bool(s["linear_faster_from_start"])
+        preds = []
+        for key in MODEL_LABELS:
+            value = s[f"{key}_crossover"]
+            if measured:
+                within = _within(s[f"ratio_to_{key}"], tol)
+            elif faster_from_start:  # measured: below the first length; a prediction within tol of that bound agrees
+                within = value is not None and float(value) <= tol * first
+            else:  # measured: above the last length
+                within = value is None or float(value) >= last / tol
+            preds.append(ModelPrediction(key, value, s[f"ratio_to_{key}"], within,
+                                         key != "predicted" and scan_from is not None and value is not None
+                                         and float(value) <= float(scan_from)))
+        preds = tuple(preds)
+        calls = s["fixed_cost"]
         share = None
         if measured:
             share = calls["linear_s"] / interpolate_loglog(list(s["L"]), list(s["linear_s"]), measured)
+        tp = s.get("torch_path")
         rows.append(CrossoverRow(int(s["D"]), s["M"], measured, bool(s["linear_faster_from_start"]),
                                  s["L"][0], s["L"][len(s["L"]) - 1], preds, _ms(calls["exact_s"]),
-                                 _ms(calls["linear_s"]), share, calls["L"]))
+                                 _ms(calls["linear_s"]), share, calls["L"],
+                                 tp["measured_crossover"] if tp else None, bool(tp),
+                                 bool(tp["linear_faster_from_start"]) if tp else False))
     return tuple(rows)
 
 
@@ -262,10 +284,11 @@ def model_verdicts(rows: tuple[CrossoverRow, ...]) -> tuple[ModelVerdict, ...]:
     """Return for each model whether it is within the tolerance for every D, and its worst factor."""
     out = []
     for i, key in enumerate(MODEL_LABELS):
-        preds = [row.predictions[i] for row in rows if row.measured]
+        preds = [row.predictions[i] for row in rows]  # rows without a measured crossover are judged by its bound
         factors = [max(float(p.ratio), 1 / float(p.ratio)) for p in preds if p.ratio]
         out.append(ModelVerdict(key, MODEL_LABELS[key], bool(preds) and all(p.within for p in preds),
-                                max(factors) if factors else None))
+                                max(factors) if factors else None,
+                                Listing(tuple(row.D for row in rows if not row.predictions[i].within))))
     return tuple(out)
 
 
@@ -399,6 +422,7 @@ class FractionRow:
     products_share: float | None  # there: the products' share of the call's time
     products_fraction: float | None  # there: the products' own GFLOP/s over the matmul rate
     profiled_ms: float | None = None  # the profiled linear call's time there
+    torch_points: tuple[Any, ...] = ()  # the torch path's fraction records at the same lengths (fused kernel timed)
 
     @property
     def profiled_missed(self) -> bool:
@@ -463,7 +487,9 @@ def fractions(r: Any) -> Fractions:
         points = tuple(s["fractions"])
         if not points:
             continue
-        long = [b for b in s["breakdown"] if int(b["L"]) >= int(t["fraction_min_L"])]
+        # the profile is of the torch path: it says why the timed path misses only when that path is timed
+        long = [b for b in s["breakdown"] if int(b["L"]) >= int(t["fraction_min_L"])] \
+            if implementation(r).timed == "torch" else []
         share = frac = profiled = profiled_ms = None
         if long:
             b = long[len(long) - 1]
@@ -472,8 +498,9 @@ def fractions(r: Any) -> Fractions:
             probe = [p for p in points if int(p["L"]) == int(b["L"])]
             if probe and b["linear_products_gflops"] is not None:
                 frac = b["linear_products_gflops"] / probe[0]["matmul_gflops"]
+        tp = s.get("torch_path")
         rows.append(FractionRow(int(s["D"]), points, all(bool(p["meets_target"]) for p in points), profiled,
-                                share, frac, profiled_ms))
+                                share, frac, profiled_ms, tuple(tp["fractions"]) if tp else ()))
     missed = Listing(tuple(row.D for row in rows if not row.meets_all))
     return Fractions(t["fraction_target"], t["fraction_min_L"], tuple(rows), missed, bool(rows))
 
@@ -486,6 +513,7 @@ class MemoryRow:
     D: int
     linear_peak: int
     workspace_formula: int
+    torch_peak: int | None = None  # the torch path's peak, where it was measured beside the kernel
 
 
 @dataclass(frozen=True)
@@ -502,7 +530,9 @@ class Memory:
 def memory(r: Any) -> Memory:
     """Return the measured peak allocations at the longest L: linear per D and exact."""
     pm = r["timing"]["peak_memory"]
-    rows = tuple(MemoryRow(int(D), pm["linear"][D], pm["workspace_formula"][D]) for D in pm["linear"].keys())
+    torch_peaks = pm.get("linear_torch") or {}
+    rows = tuple(MemoryRow(int(D), pm["linear"][D], pm["workspace_formula"][D], torch_peaks.get(D))
+                 for D in pm["linear"].keys())
     largest = max(rows, key=lambda row: int(row.linear_peak))
     same = [row for row in rows if row.D == int(pm["exact_D"])]
     return Memory(pm["L"], rows, pm["exact"], pm["exact_D"], pm["exact"] / largest.linear_peak, largest.D,
@@ -525,12 +555,33 @@ def roofline_rows(r: Any) -> tuple[tuple[RooflineRow, ...], float]:
     ridge = rates["matmul_gflops"] / rates["bandwidth_gbs"]["dram"]
     rows = []
     for s in r["timing"]["series"]:
-        pts = list(s["roofline_points"])
+        pts = [p for p in s["roofline_points"] if p["method"] in ("exact", "linear")]
         e = [p for p in pts if p["method"] == "exact"][-1]
         li = [p for p in pts if p["method"] == "linear"][-1]
         rows.append(RooflineRow(int(s["D"]), e["L"], e, li, float(e["intensity"]) < float(ridge),
                                 float(li["intensity"]) < float(ridge)))
     return tuple(rows), ridge
+
+
+# --------------------------------------------------------------------------- which code was timed
+
+
+@dataclass(frozen=True)
+class Implementation:
+    timed: str  # "fused" (the compiled kernel) or "torch" (torch operations)
+    build: str  # how the kernel was built, or why it is not available
+    torch_compared: bool  # the torch path was timed beside the kernel
+
+    @property
+    def fused(self) -> bool:
+        return self.timed == "fused"
+
+
+def implementation(r: Any) -> Implementation:
+    """Return which linear-attention code the timings ran (older results, without the record, ran torch)."""
+    raw = _raw(r["timing"]).get("implementation") or {}
+    return Implementation(str(raw.get("linear", "torch")), str(raw.get("fused_build", "not recorded")),
+                          bool(raw.get("torch_compared", False)))
 
 
 # --------------------------------------------------------------------------- all of Q1
@@ -589,10 +640,30 @@ class Findings:
     fewest_calls: int  # the fewest timed calls behind any median
     fewest_calls_from_L: int  # the shortest length at which some median rests on that few calls
     fewest_calls_only_at_last: bool  # that length is the longest timed one
+    implementation: Implementation = Implementation("torch", "not recorded", False)
+    settle_ms: float | None = None  # calls shorter than this are timed after untimed calls of their own ...
+    settle_window_ms: float | None = None  # ... made for at least this long
 
     @property
     def no_model_explains(self) -> bool:
         return self.explaining.empty
+
+    @property
+    def settles(self) -> bool:
+        """The timings say how short calls were settled before being timed (results from before that do not)."""
+        return self.settle_ms is not None and self.settle_window_ms is not None
+
+    @property
+    def full_model_misses_in_overhead(self) -> bool:
+        """The roofline with per-call costs misses some D, and at each of those the measured crossover lies where a
+        linear call's fixed cost is more than half its time (or below the shortest length timed)."""
+        full = [v for v in self.models if v.model == "roofline_calls"]
+        if not full or full[0].within_all:
+            return False
+        missed = set(full[0].missed.items)
+        rows = [row for row in self.crossovers if row.D in missed]
+        return all((row.linear_fixed_share is not None and float(row.linear_fixed_share) > 0.5)
+                   or (row.measured is None and row.linear_faster_from_start) for row in rows)
 
 
 def findings(r: Any) -> Findings:
@@ -617,4 +688,7 @@ def findings(r: Any) -> Findings:
         speed=speed_rows(r), exact_across_D=exact_across_D(r), breakdowns=breakdowns(r),
         fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
-        fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts))
+        fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts),
+        implementation=implementation(r),
+        settle_ms=_ms(timing["settle_below_s"]) if "settle_below_s" in timing else None,
+        settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None)
