@@ -606,8 +606,12 @@ def reproducibility(cfg: Settings, timing: dict[str, Any]) -> dict[str, str]:
         "seeds": (f"seed {cfg.seed}; error curves are medians over {cfg.error_trials} draws (every draw is "
                   f"recorded); each timing is the median of up to {cfg.timing_repeats} calls after one "
                   f"warm-up call, with every call's time recorded"),
-        "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg.dtype}; timings depend on the "
-                    "machine and on what else runs on it; the machine's rates are measured in the same run"),
+        "compute": (f"{timing['device']}, {timing['threads']} threads, {cfg.dtype}; linear attention timed "
+                    + (f"as the compiled kernel ({timing['implementation']['fused_build']}) and as its torch path"
+                       if timing["implementation"]["linear"] == "fused" else
+                       f"as its torch path (no compiled kernel: {timing['implementation']['fused_build']})")
+                    + "; timings depend on the machine and on what else runs on it; the machine's rates are "
+                    "measured in the same run"),
     }
 
 
