@@ -23,6 +23,7 @@ from hw2.q1 import costmodel as cm
 from hw2.q1 import fused
 from hw2.q1 import measure
 from hw2.q1 import symbolic as sym
+from hw2.q1.crossing import crossing_point  # noqa: F401  (also imported from here by the benchmark)
 from hw2.q1.attention import (
     FORMS,
     SLAB_BYTES,
@@ -67,7 +68,8 @@ class Settings:
     timing_K: int = 3
     timing_L: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
     timing_repeats: int = 50  # at most this many rounds per timing point; every repeat is recorded
-    timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point (2 rounds at least)
+    timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point ...
+    timing_min_rounds: int = 3  # ... once this many rounds are done (a median of 2 calls is their mean)
     fraction_min_L: int = 4096  # from this L, the linear path's share of the matmul rate is measured
     breakdown_L: list[int] = field(default_factory=lambda: [1024, 16384])  # where the time goes, by step
     rate_repeats: int = 5  # samples of each machine rate, before and after the sweep
@@ -181,17 +183,6 @@ def _error_point(scale: float, draws: list[dict[str, float]]) -> dict[str, Any]:
 
 # timings ------------------------------------------------------------------------------------
 
-def crossing_point(lengths: list[int], exact: list[float], linear: list[float]) -> float | None:
-    """L where the log-log curves of exact and linear time cross (log-linear interpolation), if they do."""
-    diff = [math.log(e) - math.log(li) for e, li in zip(exact, linear)]
-    for i in range(1, len(diff)):
-        if diff[i - 1] <= 0 < diff[i]:
-            a, b = math.log(lengths[i - 1]), math.log(lengths[i])
-            frac = -diff[i - 1] / (diff[i] - diff[i - 1])
-            return float(math.exp(a + frac * (b - a)))
-    return None
-
-
 def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str, Any]:
     """Time exact and linear attention at one (D, L), interleaved with a matmul probe and the exact steps.
 
@@ -212,7 +203,7 @@ def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str,
         fns.update(measure.exact_step_functions(Q, Kt, V))
     with torch.no_grad():
         times = measure.interleaved_times(fns, cfg.timing_repeats, cfg.timing_budget_s,
-                                          min_rounds=min(2, cfg.timing_repeats))
+                                          min_rounds=min(cfg.timing_min_rounds, cfg.timing_repeats))
         profile = measure.linear_profile(Q, Kt, V, impl="torch") if L in cfg.breakdown_L else None
     return {"times": times, "linear_profile": profile}
 
@@ -290,7 +281,7 @@ def analyse_timings(cfg: Settings, raw: dict[str, Any]) -> dict[str, Any]:
         "fraction_target": FRACTION_TARGET, "fraction_min_L": cfg.fraction_min_L,
         "model_tolerance": MODEL_TOLERANCE, "probe_n": cfg.probe_n, "tiny_L": measure.TINY_L,
         "slab_bytes": SLAB_BYTES, "fused_block": fused.block(), "settle_below_s": measure.SETTLE_BELOW_S,
-        "settle_s": measure.SETTLE_S,
+        "settle_s": measure.SETTLE_S, "settle_fraction": measure.SETTLE_FRACTION,
         "model_scan_from_L": cm.SCAN_FROM,
     }
 
@@ -562,9 +553,9 @@ def figure_roofline(ctx: RunContext, timing: dict[str, Any]) -> None:
                 continue
             ax.plot([p["intensity"] for p in pts], [p["gflops"] for p in pts], marker, color=f"C{i}", mfc=fill,
                     ms=4, alpha=0.9, label=f"{labels[method]}, D = {s['D']}")
-            for p in pts:
-                ax.annotate(f"{p['L']:,}", (p["intensity"], p["gflops"]), fontsize=5.5, color="0.3",
-                            xytext=(4, -2), textcoords="offset points")
+            last = max(pts, key=lambda p: p["L"])  # one label per series (the longest L): more would overlap
+            ax.annotate(f"{last['L']:,}", (last["intensity"], last["gflops"]), fontsize=6.5, color="0.3",
+                        xytext=(4, -2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (useful FLOPs per byte of main-memory traffic, modelled)")

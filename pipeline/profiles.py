@@ -55,7 +55,7 @@ _Q1_DEFAULT = {
     "error_L": Change(256, "shorter sequences for the error study, to fit the laptop budget"),
     "timing_D": Change([8, 16, 32], "D = 64 adds minutes of timings and no new behaviour on two cores"),
     "timing_repeats": Change(30, "at most 30 rounds per timing point (short lengths: medians of many calls)"),
-    "timing_budget_s": Change(1.0, "no new round after about 1 s at a timing point (at least 2 rounds); "
+    "timing_budget_s": Change(1.0, "no new round after about 1 s at a timing point (at least 3 rounds); "
                                    "a 2 s budget took 16 s longer, and make report from scratch should fit 12 "
                                    "minutes"),
 }

@@ -27,7 +27,7 @@ def series(D, exact, linear, *, spread=0.01, crossover=700.0, ratios=(3.0, 2.5, 
         "roofline_calls_crossover": crossover / ratios[2],
         "ratio_to_predicted": ratios[0], "ratio_to_roofline": ratios[1], "ratio_to_roofline_calls": ratios[2],
         "fractions": fractions or [], "breakdown": breakdown or [],
-        "model": {"linear_s": [t / 1.2 for t in linear]},
+        "model": {"linear_s": [t / 1.2 for t in linear], "exact_s": [t / 1.1 for t in exact]},
         "fixed_cost": {"L": LS[0], "exact_s": 2e-5 if D == 8 else 3e-5, "linear_s": 1e-4 if D == 8 else 3e-4},
         "roofline_points": [{"L": L, "method": m, "gflops": 10.0, "intensity": i}
                             for L in LS for m, i in (("exact", 2.0), ("linear", 20.0))],
@@ -252,13 +252,15 @@ def test_no_long_lengths_means_no_fraction_claim():
 def test_the_long_length_fit_is_read_against_the_model_linear_times():
     r = results()
     for s, factor in zip(r["timing"]["series"], (12.6, 4.0)):
-        s["model"] = {"linear_s": [t / factor for t in s["linear_s"]]}
+        s["model"] = {"linear_s": [t / factor for t in s["linear_s"]], "exact_s": [t / 2 for t in s["exact_s"]]}
     fit = q1.findings(r).long_fit
     assert fit.lowest == pytest.approx(4.0) and fit.highest == pytest.approx(12.6)
     assert fit.slower_than_model and not fit.within
+    assert fit.exact_lowest == pytest.approx(2.0) and not fit.exact_worse  # exact is off by less: not named
     for s in r["timing"]["series"]:
-        s["model"] = {"linear_s": [t / 1.5 for t in s["linear_s"]]}
-    assert q1.findings(r).long_fit.within
+        s["model"] = {"linear_s": [t / 1.5 for t in s["linear_s"]], "exact_s": [t / 3 for t in s["exact_s"]]}
+    fit = q1.findings(r).long_fit
+    assert fit.within and fit.exact_worse  # exact off by 3, linear by 1.5
 
 
 def test_memory_and_roofline():
@@ -284,3 +286,75 @@ def test_parts_that_outlast_the_whole_call_are_flagged():
     row = BreakdownRow(32, 1024, 1.52, parts, parts[0], 0.1, 1.0, (), parts[0], None)
     assert row.parts_exceed_call  # 1.6 ms of parts in a 1.52 ms call
     assert not BreakdownRow(32, 1024, 1.7, parts, parts[0], 0.1, 1.0, (), parts[0], None).parts_exceed_call
+
+
+# --------------------------------------------------------------------------- noise of the crossover, and misses
+
+
+def _crossing_series(D, spread, prediction):
+    """Exact ~ L^2 and linear ~ L crossing at L = 512, with a model predicting ``prediction``."""
+    exact = [1e-4 * (L / 256) ** 2 for L in LS]
+    linear = [2e-4 * L / 256 for L in LS]
+    s = series(D, exact, linear, spread=spread, crossover=512.0)
+    for key in ("predicted", "roofline", "roofline_calls"):
+        s[f"{key}_crossover"] = prediction
+        s[f"ratio_to_{key}"] = 512.0 / prediction
+    return s
+
+
+def test_a_miss_is_undecided_when_the_crossover_interval_reaches_across_the_bound():
+    # predicted 240: measured over predicted 2.13, just outside a factor of 2
+    r = results()
+    r["timing"]["series"] = [_crossing_series(8, 0.001, 240.0)]
+    f = q1.findings(r)
+    row = f.crossovers[0]
+    assert row.measured_low is not None and row.measured_low <= 512 <= row.measured_high
+    assert all(not p.within and p.decided for p in row.predictions)  # calls 0.1% apart: the miss is clear
+    # the same medians with calls spread by ±40%: the interval reaches below 480 and the verdict is open
+    r["timing"]["series"] = [_crossing_series(8, 0.4, 240.0)]
+    f = q1.findings(r)
+    row = f.crossovers[0]
+    assert row.measured_low < 480 < row.measured_high
+    assert all(not p.within and not p.decided for p in row.predictions)
+    assert all(v.missed.items == (8,) and v.undecided.items == (8,) for v in f.models)
+
+
+def test_a_D_without_a_measured_crossover_is_judged_by_its_bound():
+    r = results()
+    s = r["timing"]["series"][0]
+    s["measured_crossover"], s["linear_faster_from_start"] = None, True  # linear already faster at L = 256
+    s["roofline_calls_crossover"], s["predicted_crossover"], s["roofline_crossover"] = 400.0, 600.0, 100.0
+    f = q1.findings(r)
+    within = {p.model: p.within for p in f.crossovers[0].predictions}
+    # a prediction up to 2 x 256 agrees with "below 256"; 600 does not
+    assert within == {"roofline_calls": True, "predicted": False, "roofline": True}
+    # D = 32 (ratios 3.0, 2.5, 1.2) misses with the first two models as before
+    assert {v.model: v.missed.items for v in f.models} == {"predicted": (8, 32), "roofline": (32,),
+                                                           "roofline_calls": ()}
+
+
+def test_a_miss_near_the_crossover_names_the_method_the_model_gets_wrong():
+    r = results()
+    s = _crossing_series(8, 0.001, 100.0)  # the roofline with calls predicts 100: a miss by 5x
+    s["model"]["exact_s"] = [t / 2.5 for t in s["exact_s"]]  # exact calls take 2.5x the model's time
+    s["model"]["linear_s"] = list(s["linear_s"])  # linear calls exactly as modelled
+    s["breakdown"] = [breakdown(1024, (4 * 1024**2 * 8 / 20e9, 1e-3, 1e-3), (1e-3,) * 5)]  # products at 20 GFLOP/s
+    r["timing"]["series"] = [s]
+    f = q1.findings(r)
+    (m,) = f.misses
+    assert (m.D, m.L_below, m.L_above) == (8, 256, 512)
+    assert m.exact_low == pytest.approx(2.5) and m.linear_high == pytest.approx(1.0)
+    assert m.exact_underestimated
+    assert m.products_gflops == pytest.approx(20.0) and m.products_slow  # 20 of 100 GFLOP/s
+    # linear calls off by more than the exact ones: the sentence must not blame exact attention
+    s["model"]["linear_s"] = [t / 4 for t in s["linear_s"]]
+    assert not q1.findings(r).misses[0].exact_underestimated
+
+
+def test_rounds_below_the_goal_are_counted_one_by_one():
+    r = results()
+    points = [{"L": 1024, "fraction": 0.35, "linear_gflops": 35.0, "matmul_gflops": 100.0, "meets_target": True,
+               "fraction_repeats": [0.31, 0.35, 0.29, 0.4]}]
+    r["timing"]["series"][0]["fractions"] = points
+    fr = q1.findings(r).fractions
+    assert fr.all_met and (fr.rounds, fr.rounds_below) == (4, 1) and fr.lowest_round == pytest.approx(0.29)

@@ -109,11 +109,15 @@ def test_workspace_is_a_torch_allocation_independent_of_L():
     for L in (1024, 4096):
         Q, K, V = _qkv((L, 16), (L, 16), (L, 16))
         nt = fused.threads_for(L, L, 16, 16)
-        peaks[L] = measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, K, V))
+        peaks[L] = measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, K, V), fresh_plans=True)
         # output plus the workspace the kernel asks for, nothing else (the profiler sees both)
         assert peaks[L] == L * 16 * 4 + fused.workspace_floats(16, 16, nt) * 4
     # growing L by 3,072 positions adds only their outputs: O(L D), never O(L M) or O(L^2)
     assert peaks[4096] - peaks[1024] == 3072 * 16 * 4
+    # kept between calls: a second call allocates only its output
+    Q, K, V = _qkv((4096, 16), (4096, 16), (4096, 16))
+    taylor_attention_linear(Q, K, V)
+    assert measure.peak_allocated_bytes(lambda: taylor_attention_linear(Q, K, V)) == 4096 * 16 * 4
 
 
 def test_kernel_source_is_part_of_the_fingerprint():

@@ -71,3 +71,14 @@ def test_linear_profile_accounts_for_the_whole_call():
 def test_peak_allocated_bytes_sees_a_known_allocation():
     peak = measure.peak_allocated_bytes(lambda: torch.empty(1 << 20).fill_(1.0) + 1)
     assert 8 << 20 <= peak < 9 << 20  # two 4 MiB tensors alive at once
+
+
+def test_settling_lasts_longer_after_a_long_call():
+    stamps = []
+    slow = lambda: time.sleep(0.2)  # noqa: E731
+    fast = lambda: stamps.append(time.perf_counter())  # noqa: E731
+    measure.interleaved_times({"s": slow, "f": fast}, rounds=1, budget_s=float("inf"), min_rounds=1,
+                              settle_below_s=0.1, settle_s=0.001, settle_fraction=0.1)
+    # warm-up call, then the settling calls of the one round: they span at least 10% of the 0.2 s call before them
+    settle = stamps[1:-1]
+    assert settle[-1] - settle[0] >= 0.019

@@ -160,6 +160,34 @@ def workspace_floats(D: int, Dv: int, threads: int) -> int:
     return n
 
 
+_LOCAL = threading.local()
+_KEEP_BYTES = 8 << 20  # workspaces up to this size are kept between calls (per thread and shape)
+
+
+def _workspace(D: int, Dv: int, threads: int) -> torch.Tensor:
+    """The kernel's workspace for this shape: kept per thread between calls (a fresh one would cost page faults
+    on every call once it is larger than the C library's mmap threshold); ``clear_workspaces`` drops them."""
+    cache = getattr(_LOCAL, "work", None)
+    if cache is None:
+        cache = _LOCAL.work = {}
+    key = (D, Dv, threads)
+    work = cache.get(key)
+    if work is None:
+        work = torch.empty(workspace_floats(D, Dv, threads), dtype=torch.float32)
+        if work.data_ptr() % 64:  # torch's CPU allocator aligns to 64 bytes; the kernel's vector loads need it
+            raise RuntimeError("fused kernel: workspace not 64-byte aligned")
+        if work.nbytes <= _KEEP_BYTES:
+            if len(cache) >= 8:
+                cache.clear()
+            cache[key] = work
+    return work
+
+
+def clear_workspaces() -> None:
+    """Forget this thread's kept workspaces (so that a memory measurement sees them allocated)."""
+    _LOCAL.work = None
+
+
 def _flat(x: torch.Tensor, lead: tuple[int, ...]) -> torch.Tensor:
     """x broadcast to ``lead`` and contiguous (no copy when it already is)."""
     if tuple(x.shape[:-2]) != lead:
@@ -170,8 +198,8 @@ def _flat(x: torch.Tensor, lead: tuple[int, ...]) -> torch.Tensor:
 def linear(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lead: tuple[int, ...]) -> torch.Tensor:
     """Return the linear Taylor attention (K = 3) of (..., L, D) inputs broadcast to ``lead``, by the fused kernel.
 
-    The workspace is allocated afresh on every call (a torch tensor: the profiler sees it);
-    it is O(threads M D), independent of L.
+    The workspace is a torch tensor (the profiler sees it when it is allocated), kept per
+    thread and shape between calls; it is O(threads M D), independent of L.
     """
     lib = _STATE["lib"]
     L, Lk, D, Dv = Q.shape[-2], K.shape[-2], Q.shape[-1], V.shape[-1]
@@ -181,9 +209,7 @@ def linear(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lead: tuple[int, .
     if B == 0 or L == 0:
         return out
     nt = threads_for(L, Lk, D, Dv)
-    work = torch.empty(workspace_floats(D, Dv, nt), dtype=torch.float32)
-    if work.data_ptr() % 64:  # torch's CPU allocator aligns to 64 bytes; the kernel's vector loads need it
-        raise RuntimeError("fused kernel: workspace not 64-byte aligned")
+    work = _workspace(D, Dv, nt)
     lib.taylor2_linear(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), B, L, Lk, D, Dv, nt,
                        work.data_ptr())
     return out

@@ -200,7 +200,8 @@ int taylor2_linear(const float *Q, const float *K, const float *V, float *out,
             float *xT = vb + BLOCK * wstride;
             float *nd = xT + D * qtile;
             memset(S, 0, sizeof(float) * Dc * mpad);
-            memset(phi, 0, sizeof(float) * BLOCK * mpad);  /* the padding columns stay zero (scalar build) */
+            if (!vec)  /* the scalar build leaves the padding columns alone: they must be zero */
+                memset(phi, 0, sizeof(float) * BLOCK * mpad);
 
             /* pass 1: this thread's keys, in blocks */
             const long nblocks = (Lk + BLOCK - 1) / BLOCK;

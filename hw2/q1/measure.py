@@ -39,18 +39,20 @@ def wall_times(fn: Callable[[], Any], repeats: int, budget_s: float = float("inf
 
 
 SETTLE_BELOW_S = 0.1  # calls shorter than this are timed after untimed calls of the same function ...
-SETTLE_S = 0.005  # ... made for at least this long
+SETTLE_S = 0.005  # ... made for at least this long ...
+SETTLE_FRACTION = 0.05  # ... or this fraction of the call before them, if longer
 
 
 def interleaved_times(fns: dict[str, Callable[[], Any]], rounds: int, budget_s: float,
                       min_rounds: int = 3, settle_below_s: float = SETTLE_BELOW_S,
-                      settle_s: float = SETTLE_S) -> dict[str, list[float]]:
+                      settle_s: float = SETTLE_S, settle_fraction: float = SETTLE_FRACTION) -> dict[str, list[float]]:
     """Return every wall time of each function, called once per round in turn (after one warm-up call each).
 
     Interleaving puts every function under the same background load, so ratios between
     them are steadier than separate runs.  A function whose last call took less than
-    ``settle_below_s`` is first called untimed, again and again for at least ``settle_s``
-    (once at least), and then timed: about 0.3 ms after an exact call at L = 2,048 returned,
+    ``settle_below_s`` is first called untimed, again and again for at least ``settle_s`` or
+    ``settle_fraction`` of the call timed before it, whichever is longer (once at least),
+    and then timed: about 0.3 ms after an exact call at L = 2,048 returned,
     one call of whatever ran next took about 2.5 ms longer than the calls around it (in
     trials on a 2-core machine; once per exact call; we suspect work the OS does on the
     memory the exact call released).  That belongs to neither call, and a single short
@@ -66,18 +68,20 @@ def interleaved_times(fns: dict[str, Callable[[], Any]], rounds: int, budget_s: 
         last[name] = time.perf_counter() - t0
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
+    previous = 0.0  # the call timed just before
     for r in range(rounds):
         if r >= min_rounds and time.perf_counter() - start > budget_s:
             break
         for name, fn in fns.items():
             if last[name] < settle_below_s:
+                window = max(settle_s, settle_fraction * previous)
                 t_settle = time.perf_counter()
                 fn()
-                while time.perf_counter() - t_settle < settle_s:
+                while time.perf_counter() - t_settle < window:
                     fn()
             t0 = time.perf_counter()
             fn()
-            last[name] = time.perf_counter() - t0
+            last[name] = previous = time.perf_counter() - t0
             times[name].append(last[name])
     return times
 
@@ -246,15 +250,16 @@ def linear_profile(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, calls: int
 def peak_allocated_bytes(fn: Callable[[], Any], fresh_plans: bool = False) -> int:
     """Return the peak of bytes allocated by torch during one call of fn (torch profiler's memory records).
 
-    ``fresh_plans`` empties the linear path's per-thread cache first, so the buffers it
-    keeps between calls are counted too.
+    ``fresh_plans`` empties the linear paths' per-thread caches first (the torch path's
+    plans, the kernel's workspaces), so the buffers they keep between calls are counted too.
     """
     from torch.profiler import ProfilerActivity, profile
 
     if fresh_plans:
-        from hw2.q1 import attention
+        from hw2.q1 import attention, fused
 
         attention._LOCAL.plans = None
+        fused.clear_workspaces()
     with torch.no_grad(), quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     current = peak = 0

@@ -13,8 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from hw2.q1.crossing import bootstrap_crossing
 from pipeline.findings import Comparison, Listing, compare_paired, compare_timings
 
+CROSSOVER_LEVEL = 0.95  # the measured crossover's bootstrap interval
 MODEL_LABELS = {"predicted": "the operation count", "roofline": "the roofline",
                 "roofline_calls": "the roofline with per-call costs"}
 EXACT_PARTS = {"matmul_s": "the two matrix products", "softmax_s": "the softmax",
@@ -198,6 +200,7 @@ class ModelPrediction:
     ratio: float | None  # measured / predicted
     within: bool  # within the tolerance factor
     everywhere: bool = False  # the model has linear attention faster from the first length it scans
+    decided: bool = True  # the measured crossover's bootstrap interval puts the ratio on one side of the tolerance
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,8 @@ class CrossoverRow:
     torch_measured: float | None = None  # the torch path's measured crossover, where it was timed beside the kernel
     torch_timed: bool = False
     torch_faster_from_start: bool = False
+    measured_low: float | None = None  # 95% bootstrap interval of the measured crossover (calls resampled per length)
+    measured_high: float | None = None
 
 
 def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
@@ -239,6 +244,7 @@ class ModelVerdict:
     within_all: bool  # within the tolerance for every D (a D without a measured crossover: its bound)
     worst_factor: float | None  # the largest max(ratio, 1/ratio) over the D with a measured crossover
     missed: Listing = Listing(())  # the D values it misses
+    undecided: Listing = Listing(())  # D values where the measured crossover's interval straddles the tolerance
 
 
 def _within(ratio: float | None, tolerance: float) -> bool:
@@ -254,18 +260,26 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
         measured = s["measured_crossover"]
         first, last = float(s["L"][0]), float(s["L"][len(s["L"]) - 1])
         faster_from_start = bool(s["linear_faster_from_start"])
+        interval = None
+        if measured:
+            interval = bootstrap_crossing([float(x) for x in s["L"]], _raw(s["exact_repeats"]),
+                                          _raw(s["linear_repeats"]), level=CROSSOVER_LEVEL)
         preds = []
         for key in MODEL_LABELS:
             value = s[f"{key}_crossover"]
+            decided = True
             if measured:
                 within = _within(s[f"ratio_to_{key}"], tol)
+                if interval and value:
+                    ends = [_within(x / float(value), tol) for x in interval[:2]]
+                    decided = ends[0] == ends[1] == within
             elif faster_from_start:  # measured: below the first length; a prediction within tol of that bound agrees
                 within = value is not None and float(value) <= tol * first
             else:  # measured: above the last length
                 within = value is None or float(value) >= last / tol
             preds.append(ModelPrediction(key, value, s[f"ratio_to_{key}"], within,
                                          key != "predicted" and scan_from is not None and value is not None
-                                         and float(value) <= float(scan_from)))
+                                         and float(value) <= float(scan_from), decided))
         preds = tuple(preds)
         calls = s["fixed_cost"]
         share = None
@@ -276,7 +290,8 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
                                  s["L"][0], s["L"][len(s["L"]) - 1], preds, _ms(calls["exact_s"]),
                                  _ms(calls["linear_s"]), share, calls["L"],
                                  tp["measured_crossover"] if tp else None, bool(tp),
-                                 bool(tp["linear_faster_from_start"]) if tp else False))
+                                 bool(tp["linear_faster_from_start"]) if tp else False,
+                                 interval[0] if interval else None, interval[1] if interval else None))
     return tuple(rows)
 
 
@@ -288,7 +303,63 @@ def model_verdicts(rows: tuple[CrossoverRow, ...]) -> tuple[ModelVerdict, ...]:
         factors = [max(float(p.ratio), 1 / float(p.ratio)) for p in preds if p.ratio]
         out.append(ModelVerdict(key, MODEL_LABELS[key], bool(preds) and all(p.within for p in preds),
                                 max(factors) if factors else None,
-                                Listing(tuple(row.D for row in rows if not row.predictions[i].within))))
+                                Listing(tuple(row.D for row in rows if not row.predictions[i].within)),
+                                Listing(tuple(row.D for row in rows if not row.predictions[i].decided))))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class MissNearCrossover:
+    """Where the roofline with per-call costs misses a D's crossover: how it fits each method's measured times at
+    the timed lengths around the measured crossover, and how fast exact attention's products ran when split out."""
+
+    D: int
+    L_below: int
+    L_above: int
+    exact_low: float  # measured over modelled, exact calls, at those two lengths
+    exact_high: float
+    linear_low: float
+    linear_high: float
+    products_L: int | None  # the shortest breakdown length, where exact's products were timed in place
+    products_gflops: float | None  # their achieved rate there
+    matmul_gflops: float  # the rate the model charges them
+
+    @property
+    def exact_underestimated(self) -> bool:
+        """The model's exact times are too short there, by more than its linear times are off."""
+        return float(self.exact_low) > 1 and max(float(self.exact_high), 1 / float(self.exact_low)) > \
+            max(float(self.linear_high), 1 / float(self.linear_low))
+
+    @property
+    def products_slow(self) -> bool:
+        """Exact attention's products ran at under half the rate the model charges them."""
+        return self.products_gflops is not None and float(self.products_gflops) < 0.5 * float(self.matmul_gflops)
+
+
+def misses_near_crossover(r: Any, rows: tuple[CrossoverRow, ...], verdicts: tuple[ModelVerdict, ...]
+                          ) -> tuple[MissNearCrossover, ...]:
+    """For each D the roofline with per-call costs misses (with a measured crossover), the fit around it."""
+    full = [v for v in verdicts if v.model == "roofline_calls"][0]
+    missed = set(full.missed.items)
+    rate = float(r["timing"]["rates"]["matmul_gflops"])
+    out = []
+    for s in r["timing"]["series"]:
+        D = int(s["D"])
+        row = [x for x in rows if x.D == D][0]
+        if D not in missed or not row.measured:
+            continue
+        Ls = [int(x) for x in s["L"]]
+        j = next(i for i in range(1, len(Ls)) if Ls[i] >= float(row.measured))
+        pair = (j - 1, j)
+        e = [s["exact_s"][i] / s["model"]["exact_s"][i] for i in pair]
+        li = [s["linear_s"][i] / s["model"]["linear_s"][i] for i in pair]
+        products_L = products = None
+        if len(s["breakdown"]):
+            b = s["breakdown"][0]
+            products_L = int(b["L"])
+            products = 4.0 * products_L**2 * D / float(b["exact"]["matmul_s"]) / 1e9  # Q K^T and P V: 2 L^2 D each
+        out.append(MissNearCrossover(D, Ls[pair[0]], Ls[pair[1]], min(e, key=float), max(e, key=float),
+                                     min(li, key=float), max(li, key=float), products_L, products, rate))
     return tuple(out)
 
 
@@ -424,6 +495,7 @@ class FractionRow:
     profiled_ms: float | None = None  # the profiled linear call's time there
     torch_points: tuple[Any, ...] = ()  # the torch path's fraction records at the same lengths (fused kernel timed)
 
+
     @property
     def profiled_missed(self) -> bool:
         """The timed point at the profiled length misses the target (so the profile can say why)."""
@@ -468,6 +540,21 @@ class Fractions:
         """D values that miss the target although their products alone reach it: the rest holds them back."""
         return Listing(tuple(row.D for row in self.missed_rows if row.products_fraction is not None
                              and float(row.products_fraction) >= float(self.target)))
+
+    @property
+    def rounds(self) -> int:
+        """Rounds behind the shares (every round's own share, the call over that round's probe, is recorded)."""
+        return sum(len(p["fraction_repeats"]) for row in self.rows for p in row.points)
+
+    @property
+    def rounds_below(self) -> int:
+        """Rounds whose own share fell below the target."""
+        return sum(1 for row in self.rows for p in row.points for x in p["fraction_repeats"]
+                   if float(x) < float(self.target))
+
+    @property
+    def lowest_round(self) -> float:
+        return min((float(x) for row in self.rows for p in row.points for x in p["fraction_repeats"]), default=0.0)
 
     @property
     def all_met(self) -> bool:
@@ -525,6 +612,11 @@ class Memory:
     ratio_to_largest_linear: float  # exact's peak over the largest linear peak
     largest_linear_D: int
     ratio_same_D: float | None  # exact's peak over the linear peak at the D exact was measured with
+
+    @property
+    def all_match_formula(self) -> bool:
+        """Every measured linear peak equals the size the code computes for its allocations."""
+        return all(int(row.linear_peak) == int(row.workspace_formula) for row in self.rows)
 
 
 def memory(r: Any) -> Memory:
@@ -595,10 +687,20 @@ class LongFit:
     lowest: float
     highest: float
     tolerance: float
+    exact_lowest: float | None = None  # the same for the exact calls
+    exact_highest: float | None = None
 
     @property
     def within(self) -> bool:
         return 1 / self.tolerance <= float(self.lowest) and float(self.highest) <= self.tolerance
+
+    @property
+    def exact_worse(self) -> bool:
+        """The model misses the exact calls there by more than it misses the linear ones."""
+        if self.exact_highest is None:
+            return False
+        worst = lambda lo, hi: max(float(hi), 1 / float(lo))  # noqa: E731
+        return worst(self.exact_lowest, self.exact_highest) > worst(self.lowest, self.highest)
 
     @property
     def slower_than_model(self) -> bool:
@@ -609,8 +711,10 @@ class LongFit:
 def long_fit(r: Any) -> LongFit:
     t = r["timing"]
     ratios = [s["linear_s"][len(s["L"]) - 1] / s["model"]["linear_s"][len(s["L"]) - 1] for s in t["series"]]
+    exact = [s["exact_s"][len(s["L"]) - 1] / s["model"]["exact_s"][len(s["L"]) - 1] for s in t["series"]]
     last = t["series"][0]["L"]
-    return LongFit(last[len(last) - 1], min(ratios, key=float), max(ratios, key=float), float(t["model_tolerance"]))
+    return LongFit(last[len(last) - 1], min(ratios, key=float), max(ratios, key=float), float(t["model_tolerance"]),
+                   min(exact, key=float), max(exact, key=float))
 
 
 @dataclass(frozen=True)
@@ -641,8 +745,11 @@ class Findings:
     fewest_calls_from_L: int  # the shortest length at which some median rests on that few calls
     fewest_calls_only_at_last: bool  # that length is the longest timed one
     implementation: Implementation = Implementation("torch", "not recorded", False)
+    misses: tuple[MissNearCrossover, ...] = ()  # where the roofline with per-call costs misses, the fit around it
+    crossover_level: float = CROSSOVER_LEVEL  # coverage of the measured crossover's bootstrap interval
     settle_ms: float | None = None  # calls shorter than this are timed after untimed calls of their own ...
-    settle_window_ms: float | None = None  # ... made for at least this long
+    settle_window_ms: float | None = None  # ... made for at least this long ...
+    settle_fraction: float | None = None  # ... or this fraction of the call timed before, if longer
 
     @property
     def no_model_explains(self) -> bool:
@@ -654,16 +761,14 @@ class Findings:
         return self.settle_ms is not None and self.settle_window_ms is not None
 
     @property
-    def full_model_misses_in_overhead(self) -> bool:
-        """The roofline with per-call costs misses some D, and at each of those the measured crossover lies where a
-        linear call's fixed cost is more than half its time (or below the shortest length timed)."""
-        full = [v for v in self.models if v.model == "roofline_calls"]
-        if not full or full[0].within_all:
-            return False
-        missed = set(full[0].missed.items)
-        rows = [row for row in self.crossovers if row.D in missed]
-        return all((row.linear_fixed_share is not None and float(row.linear_fixed_share) > 0.5)
-                   or (row.measured is None and row.linear_faster_from_start) for row in rows)
+    def uses_everywhere(self) -> bool:
+        """Some model's crossover in the table reads "every L"."""
+        return any(p.everywhere for row in self.crossovers for p in row.predictions)
+
+    @property
+    def uses_none(self) -> bool:
+        """Some model's crossover in the table reads "none"."""
+        return any(p.crossover is None for row in self.crossovers for p in row.predictions)
 
 
 def findings(r: Any) -> Findings:
@@ -689,6 +794,7 @@ def findings(r: Any) -> Findings:
         fractions=fractions(r), memory=memory(r), roofline=roof, ridge=ridge,
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
         fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts),
-        implementation=implementation(r),
+        implementation=implementation(r), misses=misses_near_crossover(r, rows, verdicts),
         settle_ms=_ms(timing["settle_below_s"]) if "settle_below_s" in timing else None,
-        settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None)
+        settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None,
+        settle_fraction=timing.get("settle_fraction"))
