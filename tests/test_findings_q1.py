@@ -339,13 +339,21 @@ def test_a_miss_near_the_crossover_names_the_method_the_model_gets_wrong():
     s["model"]["exact_s"] = [t / 2.5 for t in s["exact_s"]]  # exact calls take 2.5x the model's time
     s["model"]["linear_s"] = list(s["linear_s"])  # linear calls exactly as modelled
     s["breakdown"] = [breakdown(1024, (4 * 1024**2 * 8 / 20e9, 1e-3, 1e-3), (1e-3,) * 5)]  # products at 20 GFLOP/s
-    r["timing"]["series"] = [s]
+    other = _crossing_series(32, 0.001, 500.0)
+    other["breakdown"] = [breakdown(1024, (4 * 1024**2 * 32 / 80e9, 1e-3, 1e-3), (1e-3,) * 5)]  # 80 GFLOP/s
+    r["timing"]["series"] = [s, other]
     f = q1.findings(r)
     (m,) = f.misses
-    assert (m.D, m.L_below, m.L_above) == (8, 256, 512)
+    # from the second timed length (the first fixes the per-call costs) to the breakdown length
+    assert (m.D, m.L_from, m.L_to) == (8, 512, 1024)
     assert m.exact_low == pytest.approx(2.5) and m.linear_high == pytest.approx(1.0)
     assert m.exact_underestimated
     assert m.products_gflops == pytest.approx(20.0) and m.products_slow  # 20 of 100 GFLOP/s
+    assert m.other_products_gflops == ((32, pytest.approx(80.0)),) and m.products_slow_only_here
+    # their time beyond the 100 GFLOP/s charge over the exact call's shortfall (measured minus modelled)
+    exact_1024 = 1e-4 * 16
+    extra = 4 * 1024**2 * 8 / 20e9 - 4 * 1024**2 * 8 / 100e9
+    assert m.products_share_of_shortfall == pytest.approx(extra / (exact_1024 - exact_1024 / 2.5))
     # linear calls off by more than the exact ones: the sentence must not blame exact attention
     s["model"]["linear_s"] = [t / 4 for t in s["linear_s"]]
     assert not q1.findings(r).misses[0].exact_underestimated

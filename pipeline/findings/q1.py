@@ -221,6 +221,12 @@ class CrossoverRow:
     torch_faster_from_start: bool = False
     measured_low: float | None = None  # 95% bootstrap interval of the measured crossover (calls resampled per length)
     measured_high: float | None = None
+    bracket: tuple[int, int] | None = None  # the two timed lengths the measured crossing is interpolated between
+
+    @property
+    def between_first_two(self) -> bool:
+        """The crossing is interpolated between the two shortest timed lengths, where calls are mostly overhead."""
+        return self.bracket is not None and int(self.bracket[0]) == int(self.L_first)
 
 
 def interpolate_loglog(xs: list[float], ys: list[float], x: float) -> float:
@@ -245,6 +251,16 @@ class ModelVerdict:
     worst_factor: float | None  # the largest max(ratio, 1/ratio) over the D with a measured crossover
     missed: Listing = Listing(())  # the D values it misses
     undecided: Listing = Listing(())  # D values where the measured crossover's interval straddles the tolerance
+    too_late: bool = False  # every miss predicts the crossover later than measured
+    too_early: bool = False  # every miss predicts it earlier
+
+    @property
+    def undecided_missed(self) -> Listing:
+        return Listing(tuple(D for D in self.undecided.items if D in self.missed.items))
+
+    @property
+    def undecided_within(self) -> Listing:
+        return Listing(tuple(D for D in self.undecided.items if D not in self.missed.items))
 
 
 def _within(ratio: float | None, tolerance: float) -> bool:
@@ -260,19 +276,22 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
         measured = s["measured_crossover"]
         first, last = float(s["L"][0]), float(s["L"][len(s["L"]) - 1])
         faster_from_start = bool(s["linear_faster_from_start"])
-        interval = None
+        interval = bracket = None
         if measured:
             interval = bootstrap_crossing([float(x) for x in s["L"]], _raw(s["exact_repeats"]),
                                           _raw(s["linear_repeats"]), level=CROSSOVER_LEVEL)
+            Ls = [float(x) for x in s["L"]]
+            j = next(i for i in range(1, len(Ls)) if Ls[i] >= float(measured))
+            bracket = (Ls[j - 1], Ls[j])  # the timed lengths the interpolated crossing lies between
         preds = []
         for key in MODEL_LABELS:
             value = s[f"{key}_crossover"]
             decided = True
             if measured:
                 within = _within(s[f"ratio_to_{key}"], tol)
-                if interval and value:
-                    ends = [_within(x / float(value), tol) for x in interval[:2]]
-                    decided = ends[0] == ends[1] == within
+                if value and interval:
+                    # undecided when the verdict would change with the crossing anywhere in its bootstrap interval
+                    decided = all(_within(x / float(value), tol) == within for x in interval[:2])
             elif faster_from_start:  # measured: below the first length; a prediction within tol of that bound agrees
                 within = value is not None and float(value) <= tol * first
             else:  # measured: above the last length
@@ -291,7 +310,8 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
                                  _ms(calls["linear_s"]), share, calls["L"],
                                  tp["measured_crossover"] if tp else None, bool(tp),
                                  bool(tp["linear_faster_from_start"]) if tp else False,
-                                 interval[0] if interval else None, interval[1] if interval else None))
+                                 interval[0] if interval else None, interval[1] if interval else None,
+                                 (int(bracket[0]), int(bracket[1])) if bracket else None))
     return tuple(rows)
 
 
@@ -301,28 +321,34 @@ def model_verdicts(rows: tuple[CrossoverRow, ...]) -> tuple[ModelVerdict, ...]:
     for i, key in enumerate(MODEL_LABELS):
         preds = [row.predictions[i] for row in rows]  # rows without a measured crossover are judged by its bound
         factors = [max(float(p.ratio), 1 / float(p.ratio)) for p in preds if p.ratio]
+        missed_ratios = [float(p.ratio) for p in preds if p.ratio and not p.within]
         out.append(ModelVerdict(key, MODEL_LABELS[key], bool(preds) and all(p.within for p in preds),
                                 max(factors) if factors else None,
                                 Listing(tuple(row.D for row in rows if not row.predictions[i].within)),
-                                Listing(tuple(row.D for row in rows if not row.predictions[i].decided))))
+                                Listing(tuple(row.D for row in rows if not row.predictions[i].decided)),
+                                bool(missed_ratios) and all(x < 1 for x in missed_ratios),
+                                bool(missed_ratios) and all(x > 1 for x in missed_ratios)))
     return tuple(out)
 
 
 @dataclass(frozen=True)
 class MissNearCrossover:
-    """Where the roofline with per-call costs misses a D's crossover: how it fits each method's measured times at
-    the timed lengths around the measured crossover, and how fast exact attention's products ran when split out."""
+    """Where the roofline with per-call costs misses a D's crossover: how it fits each method's measured times
+    from the second timed length up to the shortest breakdown length (the first length is where the fixed costs
+    are taken, so the fit there is exact by construction), and what exact attention's products, timed on their
+    own at that breakdown length, account for."""
 
     D: int
-    L_below: int
-    L_above: int
-    exact_low: float  # measured over modelled, exact calls, at those two lengths
+    L_from: int
+    L_to: int
+    exact_low: float  # measured over modelled, exact calls, over those lengths
     exact_high: float
     linear_low: float
     linear_high: float
-    products_L: int | None  # the shortest breakdown length, where exact's products were timed in place
-    products_gflops: float | None  # their achieved rate there
+    products_gflops: float | None  # exact's two products at L_to, timed in place
+    other_products_gflops: tuple[tuple[int, float], ...]  # (D, GFLOP/s) of the other D's products there
     matmul_gflops: float  # the rate the model charges them
+    products_share_of_shortfall: float | None  # at L_to: products' time beyond the model's over exact's shortfall
 
     @property
     def exact_underestimated(self) -> bool:
@@ -335,32 +361,93 @@ class MissNearCrossover:
         """Exact attention's products ran at under half the rate the model charges them."""
         return self.products_gflops is not None and float(self.products_gflops) < 0.5 * float(self.matmul_gflops)
 
+    @property
+    def products_slow_only_here(self) -> bool:
+        """The other D's products ran at half the charged rate or more: the slowness is this D's."""
+        return bool(self.other_products_gflops) and all(float(g) >= 0.5 * float(self.matmul_gflops)
+                                                        for _, g in self.other_products_gflops)
+
+
+def _products_gflops(s: Any) -> tuple[int, float] | None:
+    """(L, GFLOP/s) of exact attention's two products (4 L^2 D FLOPs) at a series' shortest breakdown length."""
+    if not len(s["breakdown"]):
+        return None
+    b = s["breakdown"][0]
+    L = int(b["L"])
+    return L, 4.0 * L**2 * int(s["D"]) / float(b["exact"]["matmul_s"]) / 1e9
+
 
 def misses_near_crossover(r: Any, rows: tuple[CrossoverRow, ...], verdicts: tuple[ModelVerdict, ...]
                           ) -> tuple[MissNearCrossover, ...]:
-    """For each D the roofline with per-call costs misses (with a measured crossover), the fit around it."""
+    """For each D the roofline with per-call costs misses (with a measured crossover), the fit below the breakdown
+    length and what the exact products account for there."""
     full = [v for v in verdicts if v.model == "roofline_calls"][0]
     missed = set(full.missed.items)
     rate = float(r["timing"]["rates"]["matmul_gflops"])
+    products = {int(s["D"]): _products_gflops(s) for s in r["timing"]["series"]}
     out = []
     for s in r["timing"]["series"]:
         D = int(s["D"])
         row = [x for x in rows if x.D == D][0]
-        if D not in missed or not row.measured:
+        if D not in missed or not row.measured or products[D] is None:
             continue
+        L_to, gflops = products[D]
         Ls = [int(x) for x in s["L"]]
-        j = next(i for i in range(1, len(Ls)) if Ls[i] >= float(row.measured))
-        pair = (j - 1, j)
-        e = [s["exact_s"][i] / s["model"]["exact_s"][i] for i in pair]
-        li = [s["linear_s"][i] / s["model"]["linear_s"][i] for i in pair]
-        products_L = products = None
-        if len(s["breakdown"]):
-            b = s["breakdown"][0]
-            products_L = int(b["L"])
-            products = 4.0 * products_L**2 * D / float(b["exact"]["matmul_s"]) / 1e9  # Q K^T and P V: 2 L^2 D each
-        out.append(MissNearCrossover(D, Ls[pair[0]], Ls[pair[1]], min(e, key=float), max(e, key=float),
-                                     min(li, key=float), max(li, key=float), products_L, products, rate))
+        idx = [i for i in range(1, len(Ls)) if Ls[i] <= L_to]
+        if not idx:
+            continue
+        e = [s["exact_s"][i] / s["model"]["exact_s"][i] for i in idx]
+        li = [s["linear_s"][i] / s["model"]["linear_s"][i] for i in idx]
+        k = Ls.index(L_to) if L_to in Ls else None
+        share = None
+        if k is not None:
+            shortfall = float(s["exact_s"][k]) - float(s["model"]["exact_s"][k])
+            extra = float(s["breakdown"][0]["exact"]["matmul_s"]) - 4.0 * L_to**2 * D / (rate * 1e9)
+            share = extra / shortfall if shortfall > 0 else None
+        others = tuple((d, g[1]) for d, g in products.items() if d != D and g is not None)
+        out.append(MissNearCrossover(D, Ls[idx[0]], Ls[idx[-1]], min(e, key=float), max(e, key=float),
+                                     min(li, key=float), max(li, key=float), gflops, others, rate, share))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class PlainFitRow:
+    """The plain roofline's times at a D's measured crossover: measured over modelled, for each method."""
+
+    D: int
+    exact: float
+    linear: float
+
+
+@dataclass(frozen=True)
+class PlainRooflineFit:
+    rows: tuple[PlainFitRow, ...]
+    tolerance: float
+
+    @property
+    def coincidental(self) -> Listing:
+        """D values where the plain roofline gives both methods under 1/tolerance of their time at the crossover."""
+        return Listing(tuple(row.D for row in self.rows
+                             if min(float(row.exact), float(row.linear)) > self.tolerance))
+
+    @property
+    def coincidental_rows(self) -> tuple[PlainFitRow, ...]:
+        return tuple(row for row in self.rows if row.D in self.coincidental.items)
+
+
+def plain_roofline_fit(r: Any) -> PlainRooflineFit:
+    rows = []
+    for s in r["timing"]["series"]:
+        x = s["measured_crossover"]
+        if not x:
+            continue
+        Ls = list(s["L"])
+        rows.append(PlainFitRow(
+            int(s["D"]),
+            interpolate_loglog(Ls, list(s["exact_s"]), x) / interpolate_loglog(Ls, list(s["model"]["exact_plain_s"]), x),
+            interpolate_loglog(Ls, list(s["linear_s"]), x)
+            / interpolate_loglog(Ls, list(s["model"]["linear_plain_s"]), x)))
+    return PlainRooflineFit(tuple(rows), float(r["timing"]["model_tolerance"]))
 
 
 # --------------------------------------------------------------------------- speed, scaling, breakdown
@@ -747,6 +834,7 @@ class Findings:
     implementation: Implementation = Implementation("torch", "not recorded", False)
     misses: tuple[MissNearCrossover, ...] = ()  # where the roofline with per-call costs misses, the fit around it
     crossover_level: float = CROSSOVER_LEVEL  # coverage of the measured crossover's bootstrap interval
+    plain_fit: PlainRooflineFit | None = None  # the plain roofline's times at the measured crossovers
     settle_ms: float | None = None  # calls shorter than this are timed after untimed calls of their own ...
     settle_window_ms: float | None = None  # ... made for at least this long ...
     settle_fraction: float | None = None  # ... or this fraction of the call timed before, if longer
@@ -754,6 +842,11 @@ class Findings:
     @property
     def no_model_explains(self) -> bool:
         return self.explaining.empty
+
+    @property
+    def plain_fit_coincidental(self) -> bool:
+        """The plain roofline misses both methods' times at some measured crossover by more than the tolerance."""
+        return self.plain_fit is not None and not self.plain_fit.coincidental.empty
 
     @property
     def settles(self) -> bool:
@@ -795,6 +888,7 @@ def findings(r: Any) -> Findings:
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
         fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts),
         implementation=implementation(r), misses=misses_near_crossover(r, rows, verdicts),
+        plain_fit=plain_roofline_fit(r) if all("exact_plain_s" in s["model"] for s in timing["series"]) else None,
         settle_ms=_ms(timing["settle_below_s"]) if "settle_below_s" in timing else None,
         settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None,
         settle_fraction=timing.get("settle_fraction"))
