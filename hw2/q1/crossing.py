@@ -33,13 +33,18 @@ def bootstrap_crossing(lengths: Sequence[float], a_repeats: Sequence[Sequence[fl
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    found = []
-    for _ in range(resamples):
-        meds_a = [float(np.median(rng.choice(np.asarray(r, dtype=float), size=len(r)))) for r in a_repeats]
-        meds_b = [float(np.median(rng.choice(np.asarray(r, dtype=float), size=len(r)))) for r in b_repeats]
-        x = crossing_point(lengths, meds_a, meds_b)
-        if x is not None:
-            found.append(x)
+
+    def medians(repeats: Sequence[Sequence[float]]) -> np.ndarray:
+        """(resamples, lengths): the median of each length's calls, resampled with replacement."""
+        out = np.empty((resamples, len(repeats)))
+        for j, r in enumerate(repeats):
+            x = np.asarray(r, dtype=float)
+            out[:, j] = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
+        return out
+
+    meds_a, meds_b = medians(a_repeats), medians(b_repeats)
+    found = [x for x in (crossing_point(lengths, list(ma), list(mb)) for ma, mb in zip(meds_a, meds_b))
+             if x is not None]
     if len(found) < resamples / 2:
         return None
     tail = (1 - level) / 2 * 100
