@@ -366,3 +366,20 @@ def test_rounds_below_the_goal_are_counted_one_by_one():
     r["timing"]["series"][0]["fractions"] = points
     fr = q1.findings(r).fractions
     assert fr.all_met and (fr.rounds, fr.rounds_below) == (4, 1) and fr.lowest_round == pytest.approx(0.29)
+
+
+def test_the_plain_roofline_agreement_is_called_a_coincidence_only_where_it_agrees():
+    r = results()
+    s = _crossing_series(8, 0.001, 512.0)  # every model right on the measured crossover
+    s["model"]["exact_plain_s"] = [t / 50 for t in s["exact_s"]]  # both methods 50 and 40 times too short
+    s["model"]["linear_plain_s"] = [t / 40 for t in s["linear_s"]]
+    r["timing"]["series"] = [s]
+    f = q1.findings(r)
+    assert f.plain_fit_coincidental and f.plain_fit.coincidental.items == (8,)
+    # a plain roofline that misses the crossover is not "agreeing by coincidence"
+    s["roofline_crossover"], s["ratio_to_roofline"] = 100.0, 5.12
+    assert not q1.findings(r).plain_fit_coincidental
+    # nor is one that errs by very different factors on the two methods
+    s["roofline_crossover"], s["ratio_to_roofline"] = 512.0, 1.0
+    s["model"]["linear_plain_s"] = [t / 5 for t in s["linear_s"]]
+    assert not q1.findings(r).plain_fit_coincidental

@@ -423,19 +423,23 @@ class PlainFitRow:
 class PlainRooflineFit:
     rows: tuple[PlainFitRow, ...]
     tolerance: float
+    agreeing: tuple[int, ...] = ()  # D values where the plain roofline's crossover is within the tolerance
 
     @property
     def coincidental(self) -> Listing:
-        """D values where the plain roofline gives both methods under 1/tolerance of their time at the crossover."""
-        return Listing(tuple(row.D for row in self.rows
-                             if min(float(row.exact), float(row.linear)) > self.tolerance))
+        """D values where the plain roofline's crossover agrees although it gives both methods under 1/tolerance of
+        their time there, and misses the two by factors within the tolerance of each other."""
+        return Listing(tuple(row.D for row in self.rows if row.D in self.agreeing
+                             and min(float(row.exact), float(row.linear)) > self.tolerance
+                             and max(float(row.exact), float(row.linear))
+                             <= self.tolerance * min(float(row.exact), float(row.linear))))
 
     @property
     def coincidental_rows(self) -> tuple[PlainFitRow, ...]:
         return tuple(row for row in self.rows if row.D in self.coincidental.items)
 
 
-def plain_roofline_fit(r: Any) -> PlainRooflineFit:
+def plain_roofline_fit(r: Any, crossovers: tuple[CrossoverRow, ...] = ()) -> PlainRooflineFit:
     rows = []
     for s in r["timing"]["series"]:
         x = s["measured_crossover"]
@@ -447,7 +451,8 @@ def plain_roofline_fit(r: Any) -> PlainRooflineFit:
             interpolate_loglog(Ls, list(s["exact_s"]), x) / interpolate_loglog(Ls, list(s["model"]["exact_plain_s"]), x),
             interpolate_loglog(Ls, list(s["linear_s"]), x)
             / interpolate_loglog(Ls, list(s["model"]["linear_plain_s"]), x)))
-    return PlainRooflineFit(tuple(rows), float(r["timing"]["model_tolerance"]))
+    agreeing = tuple(row.D for row in crossovers for p in row.predictions if p.model == "roofline" and p.within)
+    return PlainRooflineFit(tuple(rows), float(r["timing"]["model_tolerance"]), agreeing)
 
 
 # --------------------------------------------------------------------------- speed, scaling, breakdown
@@ -844,6 +849,11 @@ class Findings:
         return self.explaining.empty
 
     @property
+    def interpolated_at_start(self) -> Listing:
+        """D values whose measured crossing lies between the two shortest timed lengths."""
+        return Listing(tuple(row.D for row in self.crossovers if row.between_first_two))
+
+    @property
     def plain_fit_coincidental(self) -> bool:
         """The plain roofline misses both methods' times at some measured crossover by more than the tolerance."""
         return self.plain_fit is not None and not self.plain_fit.coincidental.empty
@@ -888,7 +898,7 @@ def findings(r: Any) -> Findings:
         tolerance=timing["model_tolerance"], long_fit=long_fit(r), fewest_calls=fewest,
         fewest_calls_from_L=fewest_from_L, fewest_calls_only_at_last=fewest_from_L == max(L_ for _, L_ in counts),
         implementation=implementation(r), misses=misses_near_crossover(r, rows, verdicts),
-        plain_fit=plain_roofline_fit(r) if all("exact_plain_s" in s["model"] for s in timing["series"]) else None,
+        plain_fit=plain_roofline_fit(r, rows) if all("exact_plain_s" in s["model"] for s in timing["series"]) else None,
         settle_ms=_ms(timing["settle_below_s"]) if "settle_below_s" in timing else None,
         settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None,
         settle_fraction=timing.get("settle_fraction"))
