@@ -217,7 +217,6 @@ class CrossoverRow:
     linear_fixed_share: float | None  # linear_call_ms over the linear time at the measured crossover
     fixed_L: int  # the length the fixed costs were taken at
     torch_measured: float | None = None  # the torch path's measured crossover, where it was timed beside the kernel
-    torch_timed: bool = False
     torch_faster_from_start: bool = False
     measured_low: float | None = None  # 95% bootstrap interval of the measured crossover (calls resampled per length)
     measured_high: float | None = None
@@ -308,7 +307,7 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
         rows.append(CrossoverRow(int(s["D"]), s["M"], measured, bool(s["linear_faster_from_start"]),
                                  s["L"][0], s["L"][len(s["L"]) - 1], preds, _ms(calls["exact_s"]),
                                  _ms(calls["linear_s"]), share, calls["L"],
-                                 tp["measured_crossover"] if tp else None, bool(tp),
+                                 tp["measured_crossover"] if tp else None,
                                  bool(tp["linear_faster_from_start"]) if tp else False,
                                  interval[0] if interval else None, interval[1] if interval else None,
                                  (int(bracket[0]), int(bracket[1])) if bracket else None))
