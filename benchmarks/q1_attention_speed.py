@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import torch  # noqa: E402
 
-from experiments.q1_attention import crossing_point  # noqa: E402
+from hw2.q1.crossing import ratio_crossing  # noqa: E402
 from hw2.q1 import costmodel as cm  # noqa: E402
 from hw2.q1 import fused, measure  # noqa: E402
 from hw2.q1.attention import (  # noqa: E402
@@ -93,13 +93,12 @@ def report(sweep: dict[int, list[dict]], rates: cm.Rates, calls: dict[int, cm.Ca
             print(f"  D={D:3d} L={p['L']:6d}: new {new:6.1f} GFLOP/s = {new / mm:5.2f} of {mm:6.1f} "
                   f"({'meets' if new / mm >= TARGET else 'misses'} the target); torch path {tp / mm:5.3f}, "
                   f"old {old / mm:5.3f}")
-    print("\ncrossover L* (exact = linear): measured | operation count | roofline | roofline + per-call costs "
-          "(ratio measured / predicted)")
+    print("\ncrossover L* (exact = linear; measured: the median over rounds of exact / linear within a round crosses 1)"
+          ": measured | operation count | roofline | roofline + per-call costs (ratio measured / predicted)")
     for D, points in sweep.items():
         Ls = [p["L"] for p in points]
-        exact = [measure.median(p["times"]["exact"]) for p in points]
-        measured = {k: crossing_point(Ls, exact, [measure.median(p["times"][k]) for p in points])
-                    for k in ("new", "torch", "old")}
+        exact = [p["times"]["exact"] for p in points]
+        measured = {k: ratio_crossing(Ls, exact, [p["times"][k] for p in points]) for k in ("new", "torch", "old")}
         preds = {"operation count": cm.opcount_crossover(D), "roofline": cm.roofline_crossover(D, rates),
                  "roofline + calls": cm.roofline_crossover(D, rates, calls[D])}
         row = {"D": D, "measured_new": measured["new"], "measured_torch": measured["torch"],

@@ -23,7 +23,7 @@ from hw2.q1 import costmodel as cm
 from hw2.q1 import fused
 from hw2.q1 import measure
 from hw2.q1 import symbolic as sym
-from hw2.q1.crossing import crossing_point  # noqa: F401  (also imported from here by the benchmark)
+from hw2.q1.crossing import crossing_point, median_ratios, ratio_crossing
 from hw2.q1.attention import (
     FORMS,
     SLAB_BYTES,
@@ -70,6 +70,8 @@ class Settings:
     timing_repeats: int = 50  # at most this many rounds per timing point; every repeat is recorded
     timing_budget_s: float = 8.0  # no new round starts after this many seconds at a point ...
     timing_min_rounds: int = 3  # ... once this many rounds are done (a median of 2 calls is their mean)
+    timing_passes: int = 5  # lengths up to timing_pass_max_L are timed in this many passes over the sweep ...
+    timing_pass_max_L: int = 1024  # ... (rounds and budget shared between the passes); longer ones in one
     fraction_min_L: int = 4096  # from this L, the linear path's share of the matmul rate is measured
     breakdown_L: list[int] = field(default_factory=lambda: [1024, 16384])  # where the time goes, by step
     rate_repeats: int = 5  # samples of each machine rate, before and after the sweep
@@ -80,6 +82,7 @@ class Settings:
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+EXACT_STEPS = ("scores_in_place", "softmax_in_place", "weighted_sum_in_place")  # measure.exact_step_functions
 
 
 def dimension_table(cfg: Settings) -> list[dict[str, Any]]:
@@ -183,44 +186,89 @@ def _error_point(scale: float, draws: list[dict[str, float]]) -> dict[str, Any]:
 
 # timings ------------------------------------------------------------------------------------
 
-def time_point(cfg: Settings, D: int, L: int, gen: torch.Generator) -> dict[str, Any]:
-    """Time exact and linear attention at one (D, L), interleaved with a matmul probe and the exact steps.
+class TimingPoint:
+    """One (D, L) of the timing sweep: its inputs and functions, and every call timed so far, pass by pass."""
 
-    Returns every repeat of each function, and at the breakdown lengths the profile of
-    the linear path by kind of operator.
+    def __init__(self, cfg: Settings, D: int, L: int, gen: torch.Generator) -> None:
+        dtype = DTYPES[cfg.dtype]
+        self.cfg, self.D, self.L = cfg, D, L
+        Q = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
+        Kt = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
+        V = torch.randn(L, D, generator=gen).to(dtype)
+        self.inputs = (Q, Kt, V)
+        self.names = ["exact", "linear"]
+        if linear_implementation(Q, Kt, V, cfg.timing_K) != "torch":  # the torch path too, for comparison
+            self.names.append("linear_torch")
+        if L >= cfg.fraction_min_L:
+            self.names.append("matmul_probe")
+        if L in cfg.breakdown_L:
+            self.names += list(EXACT_STEPS)
+        self.times: dict[str, list[float]] = {name: [] for name in self.names}
+        self.pass_rounds: list[int] = []  # rounds timed in each pass, in order
+
+    def functions(self) -> dict[str, Any]:
+        """The timed functions (made afresh for each pass: the exact steps hold two L x L buffers)."""
+        cfg, (Q, Kt, V) = self.cfg, self.inputs
+        fns = {"exact": lambda: softmax_attention(Q, Kt, V),
+               "linear": lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K)}
+        if "linear_torch" in self.names:
+            fns["linear_torch"] = lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K, impl="torch")
+        if "matmul_probe" in self.names:
+            fns["matmul_probe"] = measure.matmul_probe(cfg.probe_n, DTYPES[cfg.dtype])[0]
+        if self.L in cfg.breakdown_L:
+            fns.update(measure.exact_step_functions(Q, Kt, V))
+        return fns
+
+    def time(self, rounds: int, budget_s: float, min_rounds: int) -> None:
+        """Time one pass: up to ``rounds`` interleaved rounds within about ``budget_s`` (at least ``min_rounds``)."""
+        with torch.no_grad():
+            times = measure.interleaved_times(self.functions(), rounds, budget_s, min_rounds=min(min_rounds, rounds))
+        for name, xs in times.items():
+            self.times[name].extend(xs)
+        self.pass_rounds.append(len(times["exact"]))
+
+    def result(self) -> dict[str, Any]:
+        """The point as the results keep it; at the breakdown lengths, with the profile of the linear torch path."""
+        profile = None
+        if self.L in self.cfg.breakdown_L:
+            with torch.no_grad():
+                profile = measure.linear_profile(*self.inputs, impl="torch")
+        return {"L": self.L, "times": self.times, "pass_rounds": self.pass_rounds, "linear_profile": profile}
+
+
+def passes_for(cfg: Settings, L: int) -> int:
+    """Passes over the sweep that time this length: ``timing_passes`` up to ``timing_pass_max_L``, else one."""
+    return max(1, cfg.timing_passes) if L <= cfg.timing_pass_max_L else 1
+
+
+def sweep(cfg: Settings, points: list[TimingPoint], progress: bool) -> None:
+    """Time every point: the short lengths in ``timing_passes`` passes over all of them, the others in one.
+
+    The calls at short lengths take 10-40 us, and their medians drift by up to a half
+    from one stretch of seconds to the next (trials on a 2-core virtual machine; both
+    methods together at times, one alone at others).  Spreading a point's rounds over
+    passes that come back to it later in the run keeps one slow stretch from setting its
+    median, and the passes show how far the crossover moves within a run.
     """
-    dtype = DTYPES[cfg.dtype]
-    Q = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
-    Kt = (torch.randn(L, D, generator=gen) / D**0.25).to(dtype)
-    V = torch.randn(L, D, generator=gen).to(dtype)
-    fns = {"exact": lambda: softmax_attention(Q, Kt, V),
-           "linear": lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K)}
-    if linear_implementation(Q, Kt, V, cfg.timing_K) != "torch":  # the torch path too, for comparison
-        fns["linear_torch"] = lambda: taylor_attention_linear(Q, Kt, V, cfg.timing_K, impl="torch")
-    if L >= cfg.fraction_min_L:
-        fns["matmul_probe"] = measure.matmul_probe(cfg.probe_n, dtype)[0]
-    if L in cfg.breakdown_L:
-        fns.update(measure.exact_step_functions(Q, Kt, V))
-    with torch.no_grad():
-        times = measure.interleaved_times(fns, cfg.timing_repeats, cfg.timing_budget_s,
-                                          min_rounds=min(cfg.timing_min_rounds, cfg.timing_repeats))
-        profile = measure.linear_profile(Q, Kt, V, impl="torch") if L in cfg.breakdown_L else None
-    return {"times": times, "linear_profile": profile}
+    work = [(k, p) for p in points for k in range(passes_for(cfg, p.L))]
+    work.sort(key=lambda kp: kp[0])  # pass 0 of every point, then pass 1, ... (stable: sweep order within a pass)
+    bar = tqdm(work, desc="q1 timings", disable=not progress, unit="point")
+    for k, p in bar:
+        bar.set_postfix(D=p.D, L=p.L, **({"pass": k + 1} if passes_for(cfg, p.L) > 1 else {}))
+        n = passes_for(cfg, p.L)
+        p.time(math.ceil(cfg.timing_repeats / n), cfg.timing_budget_s / n, math.ceil(cfg.timing_min_rounds / n))
 
 
 def timings(cfg: Settings, gen: torch.Generator, progress: bool) -> dict[str, Any]:
     """Measure the machine, then time exact and linear attention over L for every D (on the CPU)."""
     rates_before, samples_before = measure.measure_rates(cfg.rate_repeats, cfg.matmul_n)
     calls = {D: measure.call_costs(D, cfg.call_repeats, DTYPES[cfg.dtype]) for D in cfg.timing_D}
-    jobs = [(D, L) for D in cfg.timing_D for L in cfg.timing_L]
-    points: dict[int, list[dict[str, Any]]] = {D: [] for D in cfg.timing_D}
-    bar = tqdm(jobs, desc="q1 timings", disable=not progress, unit="point")
-    for D, L in bar:
-        bar.set_postfix(D=D, L=L)
-        points[D].append({"L": L, **time_point(cfg, D, L, gen)})
+    points = [TimingPoint(cfg, D, L, gen) for D in cfg.timing_D for L in cfg.timing_L]
+    sweep(cfg, points, progress)
     rates_after, samples_after = measure.measure_rates(cfg.rate_repeats, cfg.matmul_n)
     peaks = peak_memory(cfg, gen)
-    return {"points": points, "calls": calls, "rate_samples": [samples_before, samples_after], "peaks": peaks}
+    return {"points": {D: [p.result() for p in points if p.D == D] for D in cfg.timing_D}, "calls": calls,
+            "rate_samples": [samples_before, samples_after], "peaks": peaks}
 
 
 def pooled_rates(samples: list[dict[str, Any]]) -> cm.Rates:
@@ -317,7 +365,10 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
     exact = [measure.median(p["times"]["exact"]) for p in points]
     linear = [measure.median(p["times"]["linear"]) for p in points]
     calls = fixed_costs(D, Ls[0], exact[0], linear[0], rates, tiny, cfg.timing_K, impl)
-    measured = crossing_point(Ls, exact, linear)
+    exact_rounds = [p["times"]["exact"] for p in points]
+    linear_rounds = [p["times"]["linear"] for p in points]
+    ratio = median_ratios(exact_rounds, linear_rounds)  # exact over linear, within a round
+    measured = ratio_crossing(Ls, exact_rounds, linear_rounds)
     crossovers = {"predicted_crossover": cm.opcount_crossover(D, cfg.timing_K),
                   "roofline_crossover": cm.roofline_crossover(D, rates, None, cfg.timing_K, impl),
                   "roofline_calls_crossover": cm.roofline_crossover(D, rates, calls, cfg.timing_K, impl)}
@@ -326,12 +377,14 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
     return {
         "D": D, "M": feature_dim(D, cfg.timing_K), "L": Ls, "exact_s": exact, "linear_s": linear,
         "fixed_cost": {"L": Ls[0], "exact_s": calls.exact, "linear_s": calls.linear, "slab_s": calls.slab},
-        "exact_repeats": [p["times"]["exact"] for p in points],
-        "linear_repeats": [p["times"]["linear"] for p in points],
+        "exact_repeats": exact_rounds, "linear_repeats": linear_rounds, "ratio_median": ratio,
+        "ratio_quartiles": [ratio_quartiles(e, li) for e, li in zip(exact_rounds, linear_rounds)],
+        "pass_rounds": [p.get("pass_rounds", [len(p["times"]["exact"])]) for p in points],
+        "pass_crossovers": pass_crossovers(points), "pass_crossovers_medians": pass_crossovers(points, medians=True),
         "measured_crossover": measured, **crossovers, **ratios,
         "ratio_measured_to_predicted": ratios["ratio_to_predicted"],
-        "linear_faster_from_start": linear[0] < exact[0], "linear_faster_at_end": linear[-1] < exact[-1],
-        "speedup_at_max_L": exact[-1] / linear[-1],
+        "linear_faster_from_start": ratio[0] > 1, "linear_faster_at_end": ratio[-1] > 1,
+        "speedup_at_max_L": ratio[-1],
         "model": {"exact_s": [cm.exact_time(L, D, rates, calls) for L in Ls],
                   "linear_s": [cm.linear_time(L, D, rates, calls, cfg.timing_K, impl=impl) for L in Ls],
                   "exact_plain_s": [cm.exact_time(L, D, rates) for L in Ls],
@@ -339,20 +392,55 @@ def series_for(cfg: Settings, D: int, points: list[dict[str, Any]], rates: cm.Ra
         "fractions": [fraction_of_matmul(cfg, D, p) for p in points if "matmul_probe" in p["times"]],
         "roofline_points": roofline_points(cfg, D, Ls, exact, linear, rates.cache_bytes["l3"], impl)
         + torch_roofline_points(cfg, D, points, rates.cache_bytes["l3"]),
-        "torch_path": torch_path(cfg, D, points, exact),
+        "torch_path": torch_path(cfg, D, points),
         "breakdown": [breakdown(cfg, D, p, rates) for p in points if p["linear_profile"] is not None],
     }
 
 
-def torch_path(cfg: Settings, D: int, points: list[dict[str, Any]], exact: list[float]) -> dict[str, Any] | None:
+def ratio_quartiles(exact: list[float], linear: list[float]) -> list[float]:
+    """The lower and upper quartile over rounds of exact over linear time within a round."""
+    return [float(q) for q in np.quantile([e / li for e, li in zip(exact, linear)], [0.25, 0.75])]
+
+
+def pass_slices(point: dict[str, Any]) -> list[slice]:
+    """The rounds of each pass at a point (one slice for a point timed in one pass)."""
+    out, i = [], 0
+    for n in point.get("pass_rounds", [len(point["times"]["exact"])]):
+        out.append(slice(i, i + n))
+        i += n
+    return out
+
+
+def pass_crossovers(points: list[dict[str, Any]], key: str = "linear", medians: bool = False) -> list[float | None]:
+    """The crossover measured from each pass alone (a length timed in one pass lends its rounds to every pass).
+
+    By default from the within-round ratios, as the measured crossover; with ``medians``, where the two
+    medians cross, for comparison.
+    """
+    n = max(len(pass_slices(p)) for p in points)
+    if n < 2:
+        return []
+    out = []
+    for k in range(n):
+        rounds = [(p["times"]["exact"][sl], p["times"][key][sl])
+                  for p in points for sl in [pass_slices(p)[min(k, len(pass_slices(p)) - 1)]]]
+        Ls, exact, linear = [p["L"] for p in points], [e for e, _ in rounds], [li for _, li in rounds]
+        out.append(crossing_point(Ls, [measure.median(e) for e in exact], [measure.median(li) for li in linear])
+                   if medians else ratio_crossing(Ls, exact, linear))
+    return out
+
+
+def torch_path(cfg: Settings, D: int, points: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The torch path's times, measured crossover and share of the matmul rate, where it was timed beside the kernel."""
     if not all("linear_torch" in p["times"] for p in points):
         return None
     Ls = [p["L"] for p in points]
     linear = [measure.median(p["times"]["linear_torch"]) for p in points]
-    return {"linear_s": linear, "linear_repeats": [p["times"]["linear_torch"] for p in points],
-            "measured_crossover": crossing_point(Ls, exact, linear),
-            "linear_faster_from_start": linear[0] < exact[0],
+    rounds = [p["times"]["linear_torch"] for p in points]
+    ratio = median_ratios([p["times"]["exact"] for p in points], rounds)
+    return {"linear_s": linear, "linear_repeats": rounds, "ratio_median": ratio,
+            "measured_crossover": ratio_crossing(Ls, [p["times"]["exact"] for p in points], rounds),
+            "linear_faster_from_start": ratio[0] > 1,
             "fractions": [fraction_of_matmul(cfg, D, p, "linear_torch") for p in points
                           if "matmul_probe" in p["times"]]}
 
@@ -502,32 +590,48 @@ def figure_error(ctx: RunContext, error: dict[str, Any]) -> None:
 
 
 def figure_timings(ctx: RunContext, timing: dict[str, Any]) -> None:
-    """One panel per D: measured times (markers), the roofline model with per-call costs (lines), crossovers."""
+    """One column per D: measured times against the roofline with per-call costs (top); the ratio of exact
+    to linear time within a round against both rooflines' ratio (bottom); crossovers as vertical lines."""
     plt = _pyplot()
     series = timing["series"]
-    fig, axes = plt.subplots(1, len(series), figsize=(3.3 * len(series), 3.4), sharey=True, squeeze=False)
-    for ax, s in zip(axes[0], series):
-        ax.plot(s["L"], s["exact_s"], "o", color="C0", ms=4, label="exact, measured")
-        ax.plot(s["L"], s["linear_s"], "s", color="C1", ms=4, label="linear, measured")
+    fig, axes = plt.subplots(2, len(series), figsize=(3.3 * len(series), 5.8), sharex="col", sharey="row",
+                             squeeze=False, gridspec_kw={"height_ratios": [3, 2]})
+    for top, bottom, s in zip(axes[0], axes[1], series):
+        top.plot(s["L"], s["exact_s"], "o", color="C0", ms=4, label="exact, measured")
+        top.plot(s["L"], s["linear_s"], "s", color="C1", ms=4, label="linear, measured")
         if s.get("torch_path"):
-            ax.plot(s["L"], s["torch_path"]["linear_s"], "^", color="C2", mfc="none", ms=4,
-                    label="linear (torch ops), measured")
-        ax.plot(s["L"], s["model"]["exact_s"], "-", color="C0", lw=1, label="exact, roofline + calls")
-        ax.plot(s["L"], s["model"]["linear_s"], "-", color="C1", lw=1, label="linear, roofline + calls")
-        for key, style, label in (("measured_crossover", "-", "measured $L^*$"),
-                                  ("predicted_crossover", ":", "op-count $L^*$"),
-                                  ("roofline_calls_crossover", "--", "roofline + calls $L^*$")):
-            if s[key]:
-                ax.axvline(s[key], color="0.35", lw=0.9, ls=style, label=label)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_title(f"D = {s['D']} (M = {s['M']})", fontsize=9)
-        ax.set_xlabel("sequence length L")
-        ax.grid(True, which="both", alpha=0.25)
+            top.plot(s["L"], s["torch_path"]["linear_s"], "^", color="C2", mfc="none", ms=4,
+                     label="linear (torch ops), measured")
+        top.plot(s["L"], s["model"]["exact_s"], "-", color="C0", lw=1, label="exact, roofline + calls")
+        top.plot(s["L"], s["model"]["linear_s"], "-", color="C1", lw=1, label="linear, roofline + calls")
+        q = np.asarray(s["ratio_quartiles"]).T
+        mid = np.asarray(s["ratio_median"])
+        bottom.errorbar(s["L"], mid, yerr=[mid - q[0], q[1] - mid], fmt="D", color="k", ms=3.5, lw=0.8, capsize=2,
+                        label="exact / linear, measured (median, quartiles)")
+        model = s["model"]
+        bottom.plot(s["L"], np.divide(model["exact_plain_s"], model["linear_plain_s"]), "--", color="C3", lw=1,
+                    label="exact / linear, roofline")
+        bottom.plot(s["L"], np.divide(model["exact_s"], model["linear_s"]), "-", color="C3", lw=1,
+                    label="exact / linear, roofline + calls")
+        bottom.axhline(1.0, color="0.5", lw=0.8)
+        for ax in (top, bottom):
+            for key, style, label in (("measured_crossover", "-", "measured $L^*$"),
+                                      ("predicted_crossover", ":", "op-count $L^*$"),
+                                      ("roofline_crossover", (0, (5, 2, 1, 2)), "roofline $L^*$"),
+                                      ("roofline_calls_crossover", "--", "roofline + calls $L^*$")):
+                if s[key]:
+                    ax.axvline(s[key], color="0.35", lw=0.9, ls=style, label=label if ax is top else None)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.25)
+        top.set_title(f"D = {s['D']} (M = {s['M']})", fontsize=9)
+        bottom.set_xlabel("sequence length L")
     axes[0][0].set_ylabel("wall time per call (s)")
+    axes[1][0].set_ylabel("exact time / linear time")
     handles, labels = axes[0][-1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    more = axes[1][-1].get_legend_handles_labels()
+    fig.legend(handles + more[0], labels + more[1], loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     ctx.save_figure(fig, "timings.png")
 
 

@@ -71,6 +71,7 @@ _Q1_QUICK = {
     "timing_L": Change([64, 128, 256, 512], "smoke test"),
     "timing_repeats": Change(3, "smoke test"),
     "timing_budget_s": Change(1.0, "smoke test"),
+    "timing_passes": Change(2, "smoke test: two passes, to exercise them"),
     "fraction_min_L": Change(256, "smoke test: the share of the matmul rate at the longest lengths it has"),
     "breakdown_L": Change([512], "smoke test"),
     "rate_repeats": Change(2, "smoke test"),

@@ -16,12 +16,16 @@ K4_MINUS_K3 = [0.021, -0.019, 0.011, -0.009, 0.001]  # per draw: mean 0.001, spr
 
 def series(D, exact, linear, *, spread=0.01, crossover=700.0, ratios=(3.0, 2.5, 1.2), fractions=None,
            breakdown=None):
-    """One D's timing series: times with repeats spread by ±spread, crossovers and model ratios."""
-    def repeats(t):
-        return [t * (1 - spread), t, t * (1 + spread)]
+    """One D's timing series: times with repeats spread by ±spread, crossovers and model ratios.
+
+    The linear calls run in the opposite order to the exact ones, so that the within-round
+    ratios spread by about ±2 spread around the ratio of the medians (and equal it at the median).
+    """
+    def repeats(t, sign=1):
+        return [t * (1 - sign * spread), t, t * (1 + sign * spread)]
     return {
         "D": D, "M": (D + 1) * (D + 2) // 2, "L": list(LS), "exact_s": list(exact), "linear_s": list(linear),
-        "exact_repeats": [repeats(t) for t in exact], "linear_repeats": [repeats(t) for t in linear],
+        "exact_repeats": [repeats(t) for t in exact], "linear_repeats": [repeats(t, -1) for t in linear],
         "measured_crossover": crossover, "linear_faster_from_start": False,
         "predicted_crossover": crossover / ratios[0], "roofline_crossover": crossover / ratios[1],
         "roofline_calls_crossover": crossover / ratios[2],
@@ -383,3 +387,34 @@ def test_the_plain_roofline_agreement_is_called_a_coincidence_only_where_it_agre
     s["roofline_crossover"], s["ratio_to_roofline"] = 512.0, 1.0
     s["model"]["linear_plain_s"] = [t / 5 for t in s["linear_s"]]
     assert not q1.findings(r).plain_fit_coincidental
+
+
+def test_crossover_rows_report_the_spread_of_the_crossover_from_pass_to_pass():
+    r = results()
+    s = r["timing"]["series"][0]
+    s["pass_crossovers"] = [600.0, None, 750.0, 700.0]
+    s["pass_crossovers_medians"] = [300.0, 900.0, 1200.0, None]
+    r["meta"] = {"config": {"timing_pass_max_L": 1024}}
+    f = q1.findings(r)
+    row = f.crossovers[0]
+    assert row.by_pass == q1.PassRange(600.0, 750.0, 3, 4) and row.by_pass.missed == 1
+    assert row.medians_by_pass == q1.PassRange(300.0, 1200.0, 3, 4)
+    assert f.passes == 4 and f.timed_in_passes and f.pass_max_L == 1024
+    assert f.crossovers[1].by_pass is None  # D = 32 has no pass crossovers recorded
+    assert q1.PassRange(None, None, 0, 5).none_crossed and not row.by_pass.none_crossed
+    # results from before the passes: one pass, nothing to range over, and the report skips the sentence
+    f = q1.findings(results())
+    assert f.passes == 0 and not f.timed_in_passes and f.crossovers[0].by_pass is None and f.pass_max_L is None
+
+
+def test_the_measured_crossover_interval_resamples_passes_when_the_results_have_them():
+    r = results()
+    r["timing"]["series"] = [_crossing_series(8, 0.01, 512.0)]
+    flat = q1.findings(r).crossovers[0]
+    s = r["timing"]["series"][0]
+    s["pass_rounds"] = [[3] for _ in s["L"]]  # one pass: the same resampling as without passes
+    one = q1.findings(r).crossovers[0]
+    assert (one.measured_low, one.measured_high) == (flat.measured_low, flat.measured_high)
+    s["pass_rounds"] = [[2, 2] for _ in s["L"]]  # the passes reach the bootstrap: four rounds claimed, three kept
+    with pytest.raises(ValueError, match="do not cover"):
+        q1.findings(r)

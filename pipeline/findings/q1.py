@@ -204,6 +204,25 @@ class ModelPrediction:
 
 
 @dataclass(frozen=True)
+class PassRange:
+    """The crossovers measured pass by pass: the lowest and highest, and how many passes crossed at all."""
+
+    low: float | None
+    high: float | None
+    crossing: int
+    passes: int
+
+    @property
+    def none_crossed(self) -> bool:
+        return self.crossing == 0
+
+    @property
+    def missed(self) -> int:
+        """Passes without a crossover (0 when every pass has one)."""
+        return self.passes - self.crossing
+
+
+@dataclass(frozen=True)
 class CrossoverRow:
     D: int
     M: int
@@ -218,9 +237,11 @@ class CrossoverRow:
     fixed_L: int  # the length the fixed costs were taken at
     torch_measured: float | None = None  # the torch path's measured crossover, where it was timed beside the kernel
     torch_faster_from_start: bool = False
-    measured_low: float | None = None  # 95% bootstrap interval of the measured crossover (calls resampled per length)
+    measured_low: float | None = None  # 95% bootstrap interval of the measured crossover (passes, then rounds resampled)
     measured_high: float | None = None
     bracket: tuple[int, int] | None = None  # the two timed lengths the measured crossing is interpolated between
+    by_pass: PassRange | None = None  # the crossover measured from each pass alone (None: timed in one pass)
+    medians_by_pass: PassRange | None = None  # the same for the crossing of the two medians, pass by pass
 
     @property
     def between_first_two(self) -> bool:
@@ -278,7 +299,8 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
         interval = bracket = None
         if measured:
             interval = bootstrap_crossing([float(x) for x in s["L"]], _raw(s["exact_repeats"]),
-                                          _raw(s["linear_repeats"]), level=CROSSOVER_LEVEL)
+                                          _raw(s["linear_repeats"]), groups=_raw(s.get("pass_rounds")),
+                                          level=CROSSOVER_LEVEL)
             Ls = [float(x) for x in s["L"]]
             j = next(i for i in range(1, len(Ls)) if Ls[i] >= float(measured))
             bracket = (Ls[j - 1], Ls[j])  # the timed lengths the interpolated crossing lies between
@@ -310,8 +332,17 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
                                  tp["measured_crossover"] if tp else None,
                                  bool(tp["linear_faster_from_start"]) if tp else False,
                                  interval[0] if interval else None, interval[1] if interval else None,
-                                 (int(bracket[0]), int(bracket[1])) if bracket else None))
+                                 (int(bracket[0]), int(bracket[1])) if bracket else None,
+                                 _pass_range(s.get("pass_crossovers")), _pass_range(s.get("pass_crossovers_medians"))))
     return tuple(rows)
+
+
+def _pass_range(values: Any) -> PassRange | None:
+    """The range of the crossovers measured pass by pass (None without passes)."""
+    if not values:
+        return None
+    found = [float(x) for x in values if x is not None]
+    return PassRange(min(found) if found else None, max(found) if found else None, len(found), len(values))
 
 
 def model_verdicts(rows: tuple[CrossoverRow, ...]) -> tuple[ModelVerdict, ...]:
@@ -842,6 +873,12 @@ class Findings:
     settle_ms: float | None = None  # calls shorter than this are timed after untimed calls of their own ...
     settle_window_ms: float | None = None  # ... made for at least this long ...
     settle_fraction: float | None = None  # ... or this fraction of the call timed before, if longer
+    passes: int = 0  # passes over the sweep that timed the short lengths (0: one)
+    pass_max_L: int | None = None  # the longest length timed in passes
+
+    @property
+    def timed_in_passes(self) -> bool:
+        return self.passes > 1
 
     @property
     def no_model_explains(self) -> bool:
@@ -900,4 +937,5 @@ def findings(r: Any) -> Findings:
         plain_fit=plain_roofline_fit(r, rows) if all("exact_plain_s" in s["model"] for s in timing["series"]) else None,
         settle_ms=_ms(timing["settle_below_s"]) if "settle_below_s" in timing else None,
         settle_window_ms=_ms(timing["settle_s"]) if "settle_s" in timing else None,
-        settle_fraction=timing.get("settle_fraction"))
+        settle_fraction=timing.get("settle_fraction"), passes=max((row.by_pass.passes for row in rows if row.by_pass), default=0),
+        pass_max_L=((r.get("meta") or {}).get("config") or {}).get("timing_pass_max_L"))
