@@ -418,3 +418,13 @@ def test_the_measured_crossover_interval_resamples_passes_when_the_results_have_
     s["pass_rounds"] = [[2, 2] for _ in s["L"]]  # the passes reach the bootstrap: four rounds claimed, three kept
     with pytest.raises(ValueError, match="do not cover"):
         q1.findings(r)
+
+
+def test_models_within_only_at_the_point_estimate_are_named_together_per_D():
+    r = results()
+    # predicted 260: measured over predicted 1.97, just inside a factor of 2; calls spread by +-40%
+    r["timing"]["series"] = [_crossing_series(8, 0.4, 260.0), _crossing_series(32, 0.001, 400.0)]
+    f = q1.findings(r)
+    (u,) = f.only_at_point_estimate  # D = 32's interval is narrow: decided, not listed
+    assert u.D == 8 and u.models.items == tuple(q1.MODEL_LABELS.values())
+    assert u.low < 512 < 520 < u.high  # the bound, 2 x 260 = 520, lies inside the interval

@@ -204,6 +204,16 @@ class ModelPrediction:
 
 
 @dataclass(frozen=True)
+class UndecidedWithin:
+    """Models within the bound for one D only at the measured crossover, not over its interval."""
+
+    D: int
+    models: Listing
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
 class PassRange:
     """The crossovers measured pass by pass: the lowest and highest, and how many passes crossed at all."""
 
@@ -879,6 +889,16 @@ class Findings:
     @property
     def timed_in_passes(self) -> bool:
         return self.passes > 1
+
+    @property
+    def only_at_point_estimate(self) -> tuple[UndecidedWithin, ...]:
+        """Per D, the models within the bound at the measured crossover but not across its whole interval."""
+        out = []
+        for row in self.crossovers:
+            labels = tuple(v.label for v in self.models if row.D in v.undecided_within.items)
+            if labels:
+                out.append(UndecidedWithin(row.D, Listing(labels), row.measured_low, row.measured_high))
+        return tuple(out)
 
     @property
     def no_model_explains(self) -> bool:
