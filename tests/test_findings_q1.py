@@ -428,3 +428,21 @@ def test_models_within_only_at_the_point_estimate_are_named_together_per_D():
     (u,) = f.only_at_point_estimate  # D = 32's interval is narrow: decided, not listed
     assert u.D == 8 and u.models.items == tuple(q1.MODEL_LABELS.values())
     assert u.low < 512 < 520 < u.high  # the bound, 2 x 260 = 520, lies inside the interval
+
+
+def test_a_pass_far_from_the_others_is_named_with_the_interval_without_it():
+    r = results()
+    s = _crossing_series(8, 0.01, 512.0)
+    s["pass_rounds"] = [[1, 1, 1] for _ in s["L"]]
+    s["pass_crossovers"] = [500.0, 520.0, 100.0]  # the third pass is 5x off the other two
+    r["timing"]["series"] = [s]
+    row = q1.findings(r).crossovers[0]
+    o = row.outliers
+    assert o.passes.items == (3,) and o.crossovers.items == ("100",)
+    assert (o.others_low, o.others_high) == (500.0, 520.0)
+    assert o.interval_low is not None and o.interval_low <= 512 <= o.interval_high
+    assert row.medians_crossing == pytest.approx(512.0)  # where the medians of all the times cross
+    s["pass_crossovers"] = [500.0, 900.0, 600.0]  # within a factor of 2 of the others' median: no outlier
+    assert q1.findings(r).crossovers[0].outliers is None
+    s["pass_crossovers"] = [500.0, None, 100.0]  # two passes cannot outvote each other
+    assert q1.findings(r).crossovers[0].outliers is None

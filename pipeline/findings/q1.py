@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hw2.q1.crossing import bootstrap_crossing
+from hw2.q1.crossing import bootstrap_crossing, crossing_point
 from pipeline.findings import Comparison, Listing, compare_paired, compare_timings
 
 CROSSOVER_LEVEL = 0.95  # the measured crossover's bootstrap interval
@@ -214,6 +214,18 @@ class UndecidedWithin:
 
 
 @dataclass(frozen=True)
+class OutlierPasses:
+    """Passes whose crossover lies more than the tolerance factor from the median of all the passes'."""
+
+    passes: Listing  # their numbers, from 1
+    crossovers: Listing  # their crossovers, in the same order (as printed: whole lengths)
+    others_low: float  # the other passes' crossovers range from here ...
+    others_high: float  # ... to here
+    interval_low: float | None  # the measured crossover's bootstrap interval without the outlying passes
+    interval_high: float | None
+
+
+@dataclass(frozen=True)
 class PassRange:
     """The crossovers measured pass by pass: the lowest and highest, and how many passes crossed at all."""
 
@@ -252,6 +264,8 @@ class CrossoverRow:
     bracket: tuple[int, int] | None = None  # the two timed lengths the measured crossing is interpolated between
     by_pass: PassRange | None = None  # the crossover measured from each pass alone (None: timed in one pass)
     medians_by_pass: PassRange | None = None  # the same for the crossing of the two medians, pass by pass
+    outliers: OutlierPasses | None = None  # passes far from the others, and the interval without them
+    medians_crossing: float | None = None  # where the medians of all the run's times cross, for comparison
 
     @property
     def between_first_two(self) -> bool:
@@ -343,8 +357,42 @@ def crossover_rows(r: Any) -> tuple[CrossoverRow, ...]:
                                  bool(tp["linear_faster_from_start"]) if tp else False,
                                  interval[0] if interval else None, interval[1] if interval else None,
                                  (int(bracket[0]), int(bracket[1])) if bracket else None,
-                                 _pass_range(s.get("pass_crossovers")), _pass_range(s.get("pass_crossovers_medians"))))
+                                 _pass_range(s.get("pass_crossovers")), _pass_range(s.get("pass_crossovers_medians")),
+                                 outlier_passes(s, tol),
+                                 crossing_point([float(x) for x in s["L"]], [float(x) for x in s["exact_s"]],
+                                                [float(x) for x in s["linear_s"]])))
     return tuple(rows)
+
+
+def outlier_passes(s: Any, tol: float) -> OutlierPasses | None:
+    """The passes whose crossover is more than ``tol`` times off the median of all passes' (a pass without a
+    crossover is not judged; they must be a minority), with the bootstrap interval of the crossover without them."""
+    values = _raw(s.get("pass_crossovers")) or []
+    found = [(k, float(v)) for k, v in enumerate(values) if v is not None]
+    if len(found) < 3:  # no majority to be an outlier from
+        return None
+    xs = sorted(v for _, v in found)
+    n = len(xs)
+    mid = xs[n // 2] if n % 2 else math.sqrt(xs[n // 2 - 1] * xs[n // 2])  # the passes' median
+    out = [(k, v) for k, v in found if max(v / mid, mid / v) > tol]
+    if not out or len(out) > (n - 1) // 2:  # none, or not a minority
+        return None
+    drop = {k for k, _ in out}
+    rest = [v for k, v in found if k not in drop]
+    exact, linear, groups = [], [], []
+    for e, li, sizes in zip(_raw(s["exact_repeats"]), _raw(s["linear_repeats"]), _raw(s["pass_rounds"])):
+        keep, start = [], 0
+        for k, n in enumerate(sizes):
+            if len(sizes) == 1 or k not in drop:
+                keep.append((start, n))
+            start += n
+        exact.append([x for a, n in keep for x in e[a:a + n]])
+        linear.append([x for a, n in keep for x in li[a:a + n]])
+        groups.append([n for _, n in keep])
+    interval = bootstrap_crossing([float(x) for x in s["L"]], exact, linear, groups=groups, level=CROSSOVER_LEVEL)
+    return OutlierPasses(Listing(tuple(k + 1 for k, _ in out)), Listing(tuple(f"{v:,.0f}" for _, v in out)),
+                         min(rest), max(rest),
+                         interval[0] if interval else None, interval[1] if interval else None)
 
 
 def _pass_range(values: Any) -> PassRange | None:
