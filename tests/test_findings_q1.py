@@ -446,3 +446,31 @@ def test_a_pass_far_from_the_others_is_named_with_the_interval_without_it():
     assert q1.findings(r).crossovers[0].outliers is None
     s["pass_crossovers"] = [500.0, None, 100.0]  # two passes cannot outvote each other
     assert q1.findings(r).crossovers[0].outliers is None
+
+
+def test_a_verdict_left_open_only_by_outlying_passes_says_so():
+    # five passes of one round: three cross at 512, two (exact 0.3x: a stretch that slowed linear) near 1,700
+    r = results()
+    factors = [1.0, 0.3, 1.01, 0.3, 0.99]
+    exact = [1e-4 * (L / 256) ** 2 for L in LS]
+    linear = [2e-4 * L / 256 for L in LS]
+    s = series(8, exact, linear, crossover=512.0)
+    s["exact_repeats"] = [[t * f for f in factors] for t in exact]
+    s["linear_repeats"] = [[t] * 5 for t in linear]
+    s["pass_rounds"] = [[1] * 5 for _ in LS]
+    s["pass_crossovers"] = [512.0, 1707.0, 510.0, 1707.0, 514.0]
+    for key in ("predicted", "roofline", "roofline_calls"):
+        s[f"{key}_crossover"], s[f"ratio_to_{key}"] = 300.0, 512.0 / 300.0  # within 2x at the point estimate
+    r["timing"]["series"] = [s]
+    f = q1.findings(r)
+    (u,) = f.only_at_point_estimate
+    assert u.high > 600  # the interval reaches past 2 x 300 ...
+    assert u.outliers is not None and u.outliers.passes.items == (2, 4)  # ... because of passes 2 and 4
+    assert 300 / 2 <= u.outliers.interval_low and u.outliers.interval_high <= 600
+    # a bound inside the interval without them: they are not what leaves the verdict open, and are not named
+    bound = (u.outliers.interval_low + u.outliers.interval_high) / 2
+    assert bound > 512  # still within at the point estimate
+    for key in ("predicted", "roofline", "roofline_calls"):
+        s[f"{key}_crossover"], s[f"ratio_to_{key}"] = bound / 2, 512.0 / (bound / 2)
+    (u,) = q1.findings(r).only_at_point_estimate
+    assert u.outliers is None

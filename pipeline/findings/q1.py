@@ -211,6 +211,8 @@ class UndecidedWithin:
     models: Listing
     low: float | None
     high: float | None
+    outliers: OutlierPasses | None = None  # the D's outlying passes, when without them every one of these
+    # models is within the bound over the whole interval (None otherwise)
 
 
 @dataclass(frozen=True)
@@ -943,9 +945,14 @@ class Findings:
         """Per D, the models within the bound at the measured crossover but not across its whole interval."""
         out = []
         for row in self.crossovers:
-            labels = tuple(v.label for v in self.models if row.D in v.undecided_within.items)
-            if labels:
-                out.append(UndecidedWithin(row.D, Listing(labels), row.measured_low, row.measured_high))
+            preds = [p for v, p in zip(self.models, row.predictions) if row.D in v.undecided_within.items]
+            if preds:
+                o = row.outliers
+                settled = (o is not None and o.interval_low is not None
+                           and all(_within(float(x) / float(p.crossover), self.tolerance)
+                                   for p in preds if p.crossover for x in (o.interval_low, o.interval_high)))
+                out.append(UndecidedWithin(row.D, Listing(tuple(MODEL_LABELS[p.model] for p in preds)),
+                                           row.measured_low, row.measured_high, o if settled else None))
         return tuple(out)
 
     @property
