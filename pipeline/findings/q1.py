@@ -10,6 +10,7 @@ a method goes is read from the measured breakdown, never assumed.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,11 +374,9 @@ def outlier_passes(s: Any, tol: float) -> OutlierPasses | None:
     found = [(k, float(v)) for k, v in enumerate(values) if v is not None]
     if len(found) < 3:  # no majority to be an outlier from
         return None
-    xs = sorted(v for _, v in found)
-    n = len(xs)
-    mid = xs[n // 2] if n % 2 else math.sqrt(xs[n // 2 - 1] * xs[n // 2])  # the passes' median
+    mid = math.exp(statistics.median(math.log(v) for _, v in found))  # the passes' median, in log space
     out = [(k, v) for k, v in found if max(v / mid, mid / v) > tol]
-    if not out or len(out) > (n - 1) // 2:  # none, or not a minority
+    if not out or len(out) > (len(found) - 1) // 2:  # none, or not a minority
         return None
     drop = {k for k, _ in out}
     rest = [v for k, v in found if k not in drop]
